@@ -1,0 +1,69 @@
+package jetstream
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"slices"
+
+	"github.com/arrakis/gaib/sandbox"
+)
+
+// ownerSlots is the value of an owner's key: the ids of its sandboxes not destroyed.
+type ownerSlots struct {
+	IDs []string `json:"ids"`
+}
+
+// ownerKey encodes an owner into a valid KV key (owners may contain '@').
+func ownerKey(owner string) string { return base64.RawURLEncoding.EncodeToString([]byte(owner)) }
+
+// AcquireSlot takes one of owner's max slots for id by compare-and-swap on the owner's key,
+// so that concurrent creates by one owner never exceed max. Taking a slot id already holds
+// succeeds.
+func (s *Store) AcquireSlot(ctx context.Context, owner, id string, max int) error {
+	_, err := casUpdate(ctx, s.owners, ownerKey(owner), func(old []byte) ([]byte, error) {
+		slots, err := decodeSlots(old)
+		if err != nil {
+			return nil, err
+		}
+		if slices.Contains(slots.IDs, id) {
+			return nil, errUnchanged
+		}
+		if len(slots.IDs) >= max {
+			return nil, sandbox.Errorf(sandbox.CodeQuotaExceeded,
+				"owner %q already has %d sandboxes (the limit is %d): destroy one first", owner, len(slots.IDs), max)
+		}
+		slots.IDs = append(slots.IDs, id)
+		return json.Marshal(slots)
+	})
+	return err
+}
+
+// ReleaseSlot gives id's slot back to owner; releasing a slot not held is a no-op.
+func (s *Store) ReleaseSlot(ctx context.Context, owner, id string) error {
+	_, err := casUpdate(ctx, s.owners, ownerKey(owner), func(old []byte) ([]byte, error) {
+		slots, err := decodeSlots(old)
+		if err != nil {
+			return nil, err
+		}
+		i := slices.Index(slots.IDs, id)
+		if i < 0 {
+			return nil, errUnchanged
+		}
+		slots.IDs = slices.Delete(slots.IDs, i, i+1)
+		if len(slots.IDs) == 0 {
+			return nil, errDelete
+		}
+		return json.Marshal(slots)
+	})
+	return err
+}
+
+func decodeSlots(b []byte) (ownerSlots, error) {
+	var s ownerSlots
+	if b == nil {
+		return s, nil
+	}
+	err := json.Unmarshal(b, &s)
+	return s, err
+}

@@ -1,0 +1,102 @@
+package services
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/arrakis/gaib/sandbox"
+)
+
+// SweepReport says what one cleanup sweep did.
+type SweepReport struct {
+	Expired   []string `json:"expired"`
+	Destroyed []string `json:"destroyed"`
+	Purged    []string `json:"purged"`
+	Failed    []string `json:"failed"`
+	Errors    []string `json:"errors,omitempty"`
+}
+
+// Sweep does one pass of the cleanup: it expires running sandboxes past their expiry and
+// destroys them, finishes destroys that stopped half-way and creates abandoned by a crash,
+// and drops destroyed records older than retention. Every transition is a compare-and-swap,
+// so sweeps running in several processes at once do each thing once.
+func (s *Sandboxes) Sweep(ctx context.Context, retention time.Duration) (SweepReport, error) {
+	var rep SweepReport
+	all, err := s.store.Records(ctx)
+	if err != nil {
+		return rep, err
+	}
+	now := s.now()
+	for _, r := range all {
+		var err error
+		switch {
+		case r.Status == sandbox.StatusRunning && r.Expired(now):
+			err = s.expire(ctx, r)
+			if err == nil {
+				rep.Expired = append(rep.Expired, r.ID)
+			}
+		case r.Status == sandbox.StatusExpired || r.Status == sandbox.StatusDestroying ||
+			r.Status == sandbox.StatusFailed ||
+			(r.Status == sandbox.StatusProvisioning && now.Sub(r.CreatedAt) >= s.cfg.StaleProvisioning):
+			_, err = s.destroy(ctx, r, "cleanup", "cleanup-destroy")
+			if err == nil {
+				rep.Destroyed = append(rep.Destroyed, r.ID)
+			}
+		case r.Status == sandbox.StatusDestroyed && r.DestroyedAt != nil && now.Sub(*r.DestroyedAt) > retention:
+			err = s.store.DeleteRecord(ctx, r.ID)
+			if err == nil {
+				rep.Purged = append(rep.Purged, r.ID)
+			}
+		}
+		if err != nil && !errors.Is(err, sandbox.ErrWrongState) {
+			rep.Failed = append(rep.Failed, r.ID)
+			rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %v", r.ID, err))
+		}
+	}
+	return rep, nil
+}
+
+// expire marks a running sandbox past its expiry as expired, then destroys it.
+func (s *Sandboxes) expire(ctx context.Context, r sandbox.Record) error {
+	before := r
+	r, err := s.store.UpdateRecord(ctx, r.ID, func(cur *sandbox.Record) error {
+		if cur.Status != sandbox.StatusRunning || !cur.Expired(s.now()) {
+			return sandbox.Errorf(sandbox.CodeWrongState, "no longer expiring")
+		}
+		cur.Status, cur.UpdatedAt = sandbox.StatusExpired, s.now()
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.audit(ctx, "cleanup", "expire", &before, &r)
+	_, err = s.destroy(ctx, r, "cleanup", "cleanup-destroy")
+	return err
+}
+
+// RunSweeper sweeps every interval until ctx ends.
+func (s *Sandboxes) RunSweeper(ctx context.Context, interval, retention time.Duration, log *slog.Logger, onSweep func(SweepReport, error)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		rep, err := s.Sweep(ctx, retention)
+		if err != nil && ctx.Err() == nil {
+			log.Error("cleanup sweep", "err", err)
+		}
+		if len(rep.Expired)+len(rep.Destroyed)+len(rep.Failed) > 0 {
+			log.Info("cleanup sweep", "expired", len(rep.Expired), "destroyed", len(rep.Destroyed),
+				"purged", len(rep.Purged), "failed", len(rep.Failed))
+		}
+		if onSweep != nil {
+			onSweep(rep, err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

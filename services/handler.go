@@ -1,0 +1,75 @@
+package services
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/arrakis/gaib/sandbox"
+)
+
+// requestTimeout bounds the work of one request.
+const requestTimeout = 2 * time.Minute
+
+// handle adapts a typed operation to a micro handler: it refuses oversized and malformed
+// requests before fn sees them, runs fn with a deadline, and answers either the JSON result
+// or a micro error whose code header is the stable sandbox code and whose body is
+// {"error": {...}}.
+func handle[Req, Resp any](base context.Context, log *slog.Logger, fn func(context.Context, Req) (Resp, error)) micro.Handler {
+	return micro.HandlerFunc(func(r micro.Request) {
+		var req Req
+		if err := decodeRequest(r.Data(), &req); err != nil {
+			respondError(log, r, err)
+			return
+		}
+		ctx, cancel := context.WithTimeout(base, requestTimeout)
+		defer cancel()
+		resp, err := fn(ctx, req)
+		if err != nil {
+			respondError(log, r, err)
+			return
+		}
+		if err := r.RespondJSON(resp); err != nil {
+			log.Warn("respond", "subject", r.Subject(), "err", err)
+		}
+	})
+}
+
+// decodeRequest parses a request body strictly: one JSON object, no unknown fields, at most
+// sandbox.MaxRequestBytes. An empty body is an empty request.
+func decodeRequest(data []byte, v any) error {
+	if len(data) > sandbox.MaxRequestBytes {
+		return sandbox.Errorf(sandbox.CodeTooLarge, "request is %d bytes; the limit is %d", len(data), sandbox.MaxRequestBytes)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return sandbox.Errorf(sandbox.CodeInvalidRequest, "request is not a valid JSON object for this endpoint: %v", err)
+	}
+	if dec.More() {
+		return sandbox.Errorf(sandbox.CodeInvalidRequest, "request has data after the JSON object")
+	}
+	return nil
+}
+
+func respondError(log *slog.Logger, r micro.Request, err error) {
+	e := sandbox.AsError(err)
+	if errors.Is(err, context.DeadlineExceeded) {
+		e = sandbox.Errorf(sandbox.CodeUnavailable, "request timed out: %v", err)
+	}
+	if e.Code == sandbox.CodeInternal {
+		log.Error("request failed", "subject", r.Subject(), "err", err)
+	}
+	body, _ := json.Marshal(sandbox.ErrorBody{Error: e})
+	if rerr := r.Error(string(e.Code), e.Message, body); rerr != nil {
+		log.Warn("respond error", "subject", r.Subject(), "err", rerr)
+	}
+}

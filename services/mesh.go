@@ -1,0 +1,92 @@
+package services
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/arrakis/gaib/jetstream"
+)
+
+// Parts of the mesh `gaib serve --only` can select.
+const (
+	PartSandbox = "sandbox"
+	PartRouter  = "router"
+	PartCleanup = "cleanup"
+)
+
+// MeshConfig configures everything `gaib serve` runs.
+type MeshConfig struct {
+	// Workers is the number of instances of each micro service (handlers of one instance
+	// run one at a time). Default 4.
+	Workers int
+	// Only limits the parts run (PartSandbox, PartRouter, PartCleanup); empty runs all.
+	Only []string
+	// Sandbox configures the sandbox lifecycle.
+	Sandbox SandboxConfig
+	// SweepInterval is the time between cleanup sweeps. Default 30s.
+	SweepInterval time.Duration
+	// Retention is how long destroyed records stay listed. Default 24h.
+	Retention time.Duration
+}
+
+// Mesh is a running set of gaib services in one process.
+type Mesh struct {
+	Sandboxes *Sandboxes
+	services  []micro.Service
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+}
+
+// StartMesh starts the selected parts on nc against store.
+func StartMesh(ctx context.Context, nc *nats.Conn, store *jetstream.Store, cfg MeshConfig, log *slog.Logger) (*Mesh, error) {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	if cfg.SweepInterval <= 0 {
+		cfg.SweepInterval = 30 * time.Second
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = 24 * time.Hour
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	m := &Mesh{cancel: cancel, Sandboxes: NewSandboxes(store, cfg.Sandbox, log)}
+	runs := func(part string) bool { return len(cfg.Only) == 0 || slices.Contains(cfg.Only, part) }
+	for range cfg.Workers {
+		if runs(PartSandbox) {
+			svc, err := AddSandboxService(ctx, nc, m.Sandboxes, log)
+			if err != nil {
+				m.Stop()
+				return nil, err
+			}
+			m.services = append(m.services, svc)
+		}
+	}
+	if runs(PartCleanup) {
+		svc, err := AddCleanupService(ctx, nc, m.Sandboxes, cfg.Retention, log)
+		if err != nil {
+			m.Stop()
+			return nil, err
+		}
+		m.services = append(m.services, svc)
+		m.wg.Go(func() { m.Sandboxes.RunSweeper(ctx, cfg.SweepInterval, cfg.Retention, log, nil) })
+	}
+	return m, nil
+}
+
+// Stop stops every service instance (draining their subscriptions) and background loop.
+func (m *Mesh) Stop() error {
+	m.cancel()
+	var errs []error
+	for _, s := range m.services {
+		errs = append(errs, s.Stop())
+	}
+	m.wg.Wait()
+	return errors.Join(errs...)
+}
