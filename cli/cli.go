@@ -18,7 +18,7 @@ import (
 
 // Globals are the flags every command takes.
 type Globals struct {
-	Server  string        `short:"s" env:"NATS_URL" placeholder:"URL" help:"NATS URL of the gaib mesh (default ${default_server}; for serve: use this NATS instead of an embedded one)."`
+	Server  string        `short:"s" env:"NATS_URL" placeholder:"URL" help:"NATS URL of the gaib mesh (default nats://127.0.0.1:4222; for serve: use this NATS instead of an embedded one)."`
 	Context string        `name:"context" placeholder:"NAME" help:"NATS CLI context to take the server URL and credentials from."`
 	Timeout time.Duration `default:"30s" help:"How long to wait for the mesh to answer."`
 	Owner   string        `placeholder:"O" help:"Owner of new sandboxes and actor in the audit log (default GAIB_OWNER, else $USER); with list, show only O's sandboxes."`
@@ -93,7 +93,6 @@ func Parser(cli *CLI, stdio *IO, options ...kong.Option) (*kong.Kong, error) {
 		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 		kong.Writers(stdio.Stdout, stdio.Stderr),
-		kong.Vars{"default_server": DefaultServer},
 	}, options...)
 	return kong.New(cli, options...)
 }

@@ -36,7 +36,7 @@ func (c *ConnectCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 }
 
 // ShellQuote quotes s for POSIX shells: inside single quotes nothing is special, and a
-// single quote is written as '\''.
+// single quote is written as '\”.
 func ShellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -1,0 +1,85 @@
+package integration
+
+import (
+	"context"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/arrakis/gaib/cli"
+	"github.com/arrakis/gaib/sandbox"
+)
+
+var readyRe = regexp.MustCompile(`gaib ready on (nats://[0-9.:]+) `)
+
+// serveInProcess runs `gaib serve` through cli.Main and returns its NATS URL and a stop
+// function that cancels it (as SIGINT does) and returns its exit code.
+func serveInProcess(t *testing.T, args ...string) (string, func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- cli.Main(ctx, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...),
+			&cli.IO{Stdout: &out, Stderr: &errb})
+	}()
+	var url string
+	eventually(t, "serve to print its ready line", func() bool {
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited %d early: %s", code, errb.String())
+		default:
+		}
+		if m := readyRe.FindStringSubmatch(out.String()); m != nil {
+			url = m[1]
+			return true
+		}
+		return false
+	})
+	stopped := false
+	stop := func() int {
+		if stopped {
+			return 0
+		}
+		stopped = true
+		cancel()
+		select {
+		case code := <-done:
+			return code
+		case <-time.After(30 * time.Second):
+			t.Fatal("serve did not stop within 30s of cancellation")
+			return -1
+		}
+	}
+	t.Cleanup(func() { stop() })
+	return url, stop
+}
+
+func TestServeRestartKeepsSandboxes(t *testing.T) {
+	dir := t.TempDir()
+	url, stop := serveInProcess(t, "--data-dir", dir)
+	rec := runGaib(t, "", "--json", "--server", url, "sandbox", "create", "survivor", "--guild", "123456789012345678").must(t).record(t)
+	if code := stop(); code != 0 {
+		t.Fatalf("serve exited %d on shutdown", code)
+	}
+	if r := runGaib(t, "", "--server", url, "sandbox", "list"); r.Code != sandbox.ExitUnreachable {
+		t.Fatalf("mesh still answers after stop: exit %d", r.Code)
+	}
+
+	url, _ = serveInProcess(t, "--data-dir", dir)
+	st := runGaib(t, "", "--json", "--server", url, "sandbox", "status", "survivor").must(t).record(t)
+	if st.ID != rec.ID || st.Status != sandbox.StatusRunning || len(st.Guilds) != 1 {
+		t.Fatalf("after restart: %+v", st)
+	}
+	// The name index and quota survived too.
+	if r := runGaib(t, "", "--json", "--server", url, "sandbox", "create", "survivor"); r.errorCode(t) != sandbox.CodeNameTaken {
+		t.Fatalf("name index lost on restart: %s", r.Stdout)
+	}
+}
+
+func TestServeRefusesBadSettings(t *testing.T) {
+	r := runGaib(t, "", "--json", "serve", "--data-dir", t.TempDir(), "--min-ttl", "2h", "--default-ttl", "1h")
+	if r.Code != sandbox.ExitUsage || r.errorCode(t) != sandbox.CodeInvalidRequest {
+		t.Fatalf("exit %d %s", r.Code, r.Stdout)
+	}
+}
