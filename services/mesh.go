@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	natsjs "github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/arrakis/gaib/jetstream"
+	"github.com/arrakis/gaib/router"
 )
 
 // Parts of the mesh `gaib serve --only` can select.
@@ -34,14 +36,18 @@ type MeshConfig struct {
 	SweepInterval time.Duration
 	// Retention is how long destroyed records stay listed. Default 24h.
 	Retention time.Duration
+	// Router configures the router.
+	Router router.Config
 }
 
 // Mesh is a running set of gaib services in one process.
 type Mesh struct {
 	Sandboxes *Sandboxes
-	services  []micro.Service
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	// Router is the running router (nil when this mesh runs none).
+	Router   *router.Router
+	services []micro.Service
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 // StartMesh starts the selected parts on nc against store.
@@ -55,9 +61,18 @@ func StartMesh(ctx context.Context, nc *nats.Conn, store *jetstream.Store, cfg M
 	if cfg.Retention <= 0 {
 		cfg.Retention = 24 * time.Hour
 	}
+	if cfg.Sandbox.RouteSync == nil {
+		cfg.Sandbox.RouteSync = router.Syncer(nc)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	m := &Mesh{cancel: cancel, Sandboxes: NewSandboxes(store, cfg.Sandbox, log)}
 	runs := func(part string) bool { return len(cfg.Only) == 0 || slices.Contains(cfg.Only, part) }
+	if runs(PartRouter) {
+		if err := m.startRouter(ctx, nc, store, cfg.Router, log); err != nil {
+			m.Stop()
+			return nil, err
+		}
+	}
 	for range cfg.Workers {
 		if runs(PartSandbox) {
 			svc, err := AddSandboxService(ctx, nc, m.Sandboxes, log)
@@ -78,6 +93,57 @@ func StartMesh(ctx context.Context, nc *nats.Conn, store *jetstream.Store, cfg M
 		m.wg.Go(func() { m.Sandboxes.RunSweeper(ctx, cfg.SweepInterval, cfg.Retention, log, nil) })
 	}
 	return m, nil
+}
+
+// startRouter loads the route table, starts its live watch, the router and its service.
+func (m *Mesh) startRouter(ctx context.Context, nc *nats.Conn, store *jetstream.Store, cfg router.Config, log *slog.Logger) error {
+	table := router.NewTable()
+	loaded := make(chan struct{})
+	m.wg.Go(func() {
+		for signal := loaded; ctx.Err() == nil; signal = nil {
+			if err := router.Watch(ctx, store.RoutesBucket(), table, signal); err != nil {
+				log.Error("route watch stopped; restarting", "err", err)
+				sleep(ctx, time.Second)
+			}
+		}
+	})
+	select {
+	case <-loaded:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(30 * time.Second):
+		return errors.New("route table did not load within 30s")
+	}
+	window := cfg.Window
+	if window <= 0 {
+		window = 1024
+	}
+	js, err := natsjs.New(nc, natsjs.WithPublishAsyncMaxPending(2*window))
+	if err != nil {
+		return err
+	}
+	m.Router = router.New(js, table, cfg, log)
+	m.wg.Go(func() {
+		for ctx.Err() == nil {
+			if err := m.Router.Run(ctx); err != nil {
+				log.Error("router stopped; restarting", "err", err)
+				sleep(ctx, time.Second)
+			}
+		}
+	})
+	svc, err := AddRouterService(ctx, nc, m.Router, log)
+	if err != nil {
+		return err
+	}
+	m.services = append(m.services, svc)
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
 }
 
 // Stop stops every service instance (draining their subscriptions) and background loop.

@@ -29,7 +29,7 @@ func AddSandboxService(ctx context.Context, nc *nats.Conn, sb *Sandboxes, log *s
 		return nil, err
 	}
 	g := svc.AddGroup(sandbox.Group(sandbox.ServiceSandbox))
-	err = errors.Join(
+	err = joinErrs(
 		g.AddEndpoint(sandbox.OpCreate, handle(ctx, log, sb.Create), meta(
 			"Create a sandbox (all-or-nothing)", "CreateRequest {name, owner, ttl, guilds, dry_run}", "Record")),
 		g.AddEndpoint(sandbox.OpGet, handle(ctx, log, sb.Status), meta(
@@ -53,6 +53,9 @@ func AddSandboxService(ctx context.Context, nc *nats.Conn, sb *Sandboxes, log *s
 	}
 	return svc, nil
 }
+
+// joinErrs joins the errors of registering endpoints.
+func joinErrs(errs ...error) error { return errors.Join(errs...) }
 
 // meta describes an endpoint for `nats micro info`.
 func meta(description, request, response string) micro.EndpointOpt {
