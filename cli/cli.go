@@ -46,6 +46,8 @@ type CLI struct {
 
 	Serve   ServeCmd   `cmd:"" help:"Run the gaib mesh: every service, the router and the cleanup (embedded NATS unless --server)."`
 	Sandbox SandboxCmd `cmd:"" aliases:"sb" help:"Create, inspect, connect to and destroy sandboxes."`
+	Router  RouterCmd  `cmd:"" help:"Inspect the event router."`
+	Events  EventsCmd  `cmd:"" help:"Developer tools for gateway events."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
 }
 
@@ -60,6 +62,7 @@ type SandboxCmd struct {
 	Run        RunCmd        `cmd:"" help:"Run a command with a sandbox's environment."`
 	Register   RegisterCmd   `cmd:"" name:"register-guild" aliases:"link" help:"Route a Discord guild's events to a sandbox."`
 	Unregister UnregisterCmd `cmd:"" name:"unregister-guild" aliases:"unlink" help:"Send a guild's events back to production."`
+	Events     TailCmd       `cmd:"" help:"Tail the events routed to a sandbox, live."`
 }
 
 // IO is where a command reads and writes; Main's caller chooses it.

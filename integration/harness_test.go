@@ -174,3 +174,10 @@ func startBareNATS(t testing.TB) string {
 	t.Helper()
 	return embeddedtest.NATS(t).ClientURL()
 }
+
+// runGaibTo runs gaib with stdout going to w and returns its exit code.
+func runGaibTo(w io.Writer, args ...string) int {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return cli.Main(ctx, args, &cli.IO{Stdin: strings.NewReader(""), Stdout: w, Stderr: io.Discard})
+}

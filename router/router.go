@@ -101,14 +101,7 @@ type pending struct {
 // and each output carries a message id derived from the input's stream sequence, so a
 // redelivery after a crash is stored once. Events are published in gateway order.
 func (r *Router) Run(ctx context.Context) error {
-	cons, err := r.js.CreateOrUpdateConsumer(ctx, sandbox.StreamGateway, jetstream.ConsumerConfig{
-		Durable:       r.cfg.Durable,
-		Description:   "gaib router: routes gateway events to sandboxes and production",
-		AckPolicy:     jetstream.AckAllPolicy,
-		AckWait:       r.cfg.AckWait,
-		MaxAckPending: 4 * r.cfg.Window,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
+	cons, err := r.consumer(ctx)
 	if err != nil {
 		return fmt.Errorf("router consumer: %w", err)
 	}
@@ -151,6 +144,41 @@ func (r *Router) Run(ctx context.Context) error {
 	return runErr
 }
 
+// consumer returns the router's durable consumer on the gateway stream. When a previous
+// run stopped with events delivered but not acknowledged (a crash), the consumer is
+// recreated at its ack floor: redelivering the tail in gateway order keeps per-guild order,
+// and the outputs' message ids drop what was already stored.
+func (r *Router) consumer(ctx context.Context) (jetstream.Consumer, error) {
+	cfg := jetstream.ConsumerConfig{
+		Durable:       r.cfg.Durable,
+		Description:   "gaib router: routes gateway events to sandboxes and production",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       r.cfg.AckWait,
+		MaxAckPending: 4 * r.cfg.Window,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	old, err := r.js.Consumer(ctx, sandbox.StreamGateway, r.cfg.Durable)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		info, err := old.Info(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if info.NumAckPending > 0 || info.Config.AckPolicy != cfg.AckPolicy {
+			r.log.Info("router: resuming from the ack floor", "floor", info.AckFloor.Stream, "unacked", info.NumAckPending)
+			if err := r.js.DeleteConsumer(ctx, sandbox.StreamGateway, r.cfg.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+				return nil, err
+			}
+			cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+			cfg.OptStartSeq = info.AckFloor.Stream + 1
+		}
+	}
+	return r.js.CreateOrUpdateConsumer(ctx, sandbox.StreamGateway, cfg)
+}
+
 // publish sends msg to its output asynchronously. Events with nowhere to go are
 // terminated (never redelivered).
 func (r *Router) publish(msg jetstream.Msg) (pending, bool) {
@@ -187,32 +215,17 @@ func outputHeaders(h nats.Header) nats.Header {
 	return out
 }
 
-// acker waits for each output's acknowledgement in order and acknowledges the gateway
-// (AckAll: one ack covers everything before it) whenever the queue runs dry. A failed
-// publish is retried synchronously with the same message id until it is stored or ctx
-// ends, so nothing after it is acknowledged first.
+// acker waits for each output's acknowledgement in order and then acknowledges its input.
+// A failed publish is retried synchronously with the same message id until it is stored
+// or ctx ends, so nothing after it is acknowledged first.
 func (r *Router) acker(ctx context.Context, queue <-chan pending) error {
-	var last jetstream.Msg
-	n := 0
-	flush := func() {
-		if last != nil {
-			if err := last.Ack(); err != nil {
-				r.log.Warn("router: ack", "err", err)
-			}
-			last, n = nil, 0
-		}
-	}
 	for p := range queue {
 		if !r.stored(ctx, p) {
 			return ctx.Err()
 		}
-		last = p.in
-		if n++; len(queue) == 0 || n >= 256 {
-			flush()
+		if err := p.in.Ack(); err != nil {
+			r.log.Warn("router: ack", "err", err)
 		}
-	}
-	if ctx.Err() == nil {
-		flush()
 	}
 	return nil
 }
