@@ -181,3 +181,5 @@ func runGaibTo(w io.Writer, args ...string) int {
 	defer cancel()
 	return cli.Main(ctx, args, &cli.IO{Stdin: strings.NewReader(""), Stdout: w, Stderr: io.Discard})
 }
+
+func embeddedtestConn(t testing.TB, url string) *nats.Conn { return embeddedtest.Conn(t, url) }

@@ -20,6 +20,10 @@ import (
 // stop is called; stop cancels it without waiting for in-flight acknowledgements, the way
 // a crash leaves them.
 func startRouter(t *testing.T, m *testMesh, cfg router.Config) (*router.Router, func()) {
+	return startRouterB(t, m, cfg)
+}
+
+func startRouterB(t testing.TB, m *testMesh, cfg router.Config) (*router.Router, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	table := router.NewTable()

@@ -1,11 +1,13 @@
 package router_test
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/arrakis/gaib/router"
+	"github.com/arrakis/gaib/sandbox"
 )
 
 func TestGuildID(t *testing.T) {
@@ -55,6 +57,53 @@ func FuzzGuildID(f *testing.F) {
 		}
 		if g != "" && (len(g) < 17 || len(g) > 20) {
 			t.Fatalf("GuildID returned %q", g)
+		}
+	})
+}
+
+// referenceGuildID is the straightforward encoding/json version GuildID must agree with.
+func referenceGuildID(payload []byte) (string, bool) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &top); err != nil || top == nil {
+		return "", false
+	}
+	flake := func(raw json.RawMessage) string {
+		var s string
+		if len(raw) > 0 && raw[0] == '"' {
+			if json.Unmarshal(raw, &s) != nil || strings.Contains(string(raw), `\`) {
+				return ""
+			}
+		} else {
+			s = string(raw)
+		}
+		if sandbox.ValidateGuildID(s) != nil {
+			return ""
+		}
+		return s
+	}
+	if g := flake(top["guild_id"]); g != "" {
+		return g, true
+	}
+	if d := top["d"]; len(d) > 0 && d[0] == '{' {
+		var inner map[string]json.RawMessage
+		if json.Unmarshal(d, &inner) == nil {
+			return flake(inner["guild_id"]), true
+		}
+	}
+	return "", true
+}
+
+func FuzzGuildIDMatchesEncodingJSON(f *testing.F) {
+	for _, s := range []string{`{"guild_id":"123456789012345678"}`, `{"d":{"guild_id":"123456789012345678"}}`,
+		`{"a":[1,{"b":"\u00e9"}],"guild_id":123456789012345678}`, `{"guild_id":"1","guild_id":"123456789012345678"}`,
+		`{"x":-0.5e+3,"y":true,"z":null}`, `{"s":"\ud800"}`, `{"bad":01}`, `{"a":"` + "\x01" + `"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := router.GuildID(b)
+		want, valid := referenceGuildID(b)
+		if (err == nil) != valid || got != want {
+			t.Fatalf("GuildID(%q) = %q, %v; encoding/json says %q, valid %v", b, got, err, want, valid)
 		}
 	})
 }
