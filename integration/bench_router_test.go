@@ -2,7 +2,7 @@ package integration
 
 import (
 	"context"
-		"fmt"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
