@@ -20,18 +20,23 @@ import (
 
 // ServeCmd is `gaib serve`.
 type ServeCmd struct {
-	DataDir       string   `env:"GAIB_DATA_DIR" placeholder:"DIR" help:"Where the embedded NATS (and managed databases) keep their data (default $XDG_DATA_HOME/gaib or ~/.local/share/gaib)."`
-	Listen        string   `default:"127.0.0.1:4222" help:"Address of the embedded NATS server (port 0: a free port)."`
-	Workers       int      `default:"4" help:"Instances of each micro service (handlers of one instance run one at a time)."`
-	Replicas      int      `default:"1" help:"Replicas of every stream and bucket (3 on a production cluster)."`
-	MaxPerOwner   int      `default:"5" help:"Sandboxes one owner may have at once."`
-	DefaultTTL    string   `name:"default-ttl" default:"24h" help:"TTL of a sandbox created without --ttl."`
-	MinTTL        string   `name:"min-ttl" default:"1m" help:"Shortest TTL accepted."`
-	MaxTTL        string   `name:"max-ttl" default:"168h" help:"Longest TTL accepted (also the most time left after extend)."`
-	Retention     string   `default:"24h" help:"How long destroyed sandboxes stay visible to list --all."`
-	SweepInterval string   `default:"30s" help:"Time between cleanup sweeps (expiry, resumed destroys)."`
-	Only          []string `enum:"sandbox,router,cleanup" placeholder:"PART" help:"Run only these parts (sandbox, router, cleanup; repeatable)."`
-	Debug         bool     `help:"Debug logs, including the embedded NATS server's."`
+	DataDir          string   `env:"GAIB_DATA_DIR" placeholder:"DIR" help:"Where the embedded NATS (and managed databases) keep their data (default $XDG_DATA_HOME/gaib or ~/.local/share/gaib)."`
+	Listen           string   `default:"127.0.0.1:4222" help:"Address of the embedded NATS server (port 0: a free port)."`
+	Workers          int      `default:"4" help:"Instances of each micro service (handlers of one instance run one at a time)."`
+	Replicas         int      `default:"1" help:"Replicas of every stream and bucket (3 on a production cluster)."`
+	MaxPerOwner      int      `default:"5" help:"Sandboxes one owner may have at once."`
+	DefaultTTL       string   `name:"default-ttl" default:"24h" help:"TTL of a sandbox created without --ttl."`
+	MinTTL           string   `name:"min-ttl" default:"1m" help:"Shortest TTL accepted."`
+	MaxTTL           string   `name:"max-ttl" default:"168h" help:"Longest TTL accepted (also the most time left after extend)."`
+	Retention        string   `default:"24h" help:"How long destroyed sandboxes stay visible to list --all."`
+	SweepInterval    string   `default:"30s" help:"Time between cleanup sweeps (expiry, resumed destroys)."`
+	Only             []string `enum:"sandbox,router,cleanup" placeholder:"PART" help:"Run only these parts (sandbox, router, cleanup; repeatable)."`
+	Postgres         string   `env:"DATABASE_URL" placeholder:"URL" help:"Postgres to create sandbox schemas and roles in, as a role that may create roles (default: a managed local cluster from the installed postgresql binaries)."`
+	Redis            string   `env:"REDIS_URL" placeholder:"URL" help:"Redis to create sandbox ACL users in, as an admin user (default: a managed local redis-server)."`
+	SchemaMigrations string   `type:"existingdir" placeholder:"DIR" help:"Apply the *.sql files of DIR (the application's migrations) to each sandbox schema instead of the built-in tables."`
+	NoPostgres       bool     `help:"Run without the Postgres plane."`
+	NoRedis          bool     `help:"Run without the Redis plane."`
+	Debug            bool     `help:"Debug logs, including the embedded NATS server's."`
 }
 
 // settings are the parsed duration flags.
@@ -124,9 +129,18 @@ func (c *ServeCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
+	secret, err := loadSecret(c.DataDir)
+	if err != nil {
+		return err
+	}
+	planes, notes, stopPlanes, err := c.planes(ctx, secret, log, o)
+	if err != nil {
+		return err
+	}
+	defer stopPlanes()
 	mesh, err := services.StartMesh(ctx, nc, store, services.MeshConfig{
 		Workers: c.Workers, Only: c.Only, SweepInterval: set.sweep, Retention: set.retention,
-		Sandbox: services.SandboxConfig{MaxPerOwner: c.MaxPerOwner, TTL: set.ttl, NATSURL: url},
+		Sandbox: services.SandboxConfig{MaxPerOwner: c.MaxPerOwner, TTL: set.ttl, NATSURL: url, Planes: planes},
 	}, log)
 	if err != nil {
 		return err
@@ -135,7 +149,11 @@ func (c *ServeCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	if len(c.Only) > 0 {
 		parts = strings.Join(c.Only, ", ")
 	}
-	writeLine(o.Stdout, "gaib ready on %s (%s); services: %s; %d workers. Ctrl-C to stop.", url, where, parts, c.Workers)
+	if len(notes) == 0 {
+		notes = []string{"no database planes"}
+	}
+	writeLine(o.Stdout, "gaib ready on %s (%s); services: %s; %d workers; %s. Ctrl-C to stop.",
+		url, where, parts, c.Workers, strings.Join(notes, ", "))
 
 	<-ctx.Done()
 	log.Info("shutting down")

@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/arrakis/gaib/embedded"
+	"github.com/arrakis/gaib/keyspace"
+	"github.com/arrakis/gaib/sandbox"
+	"github.com/arrakis/gaib/schema"
+	"github.com/arrakis/gaib/services"
+)
+
+// loadSecret returns GAIB_SECRET, else the secret in <dataDir>/secret, created on first
+// start.
+func loadSecret(dataDir string) (sandbox.Secret, error) {
+	if s := os.Getenv("GAIB_SECRET"); s != "" {
+		return sandbox.Secret(s), nil
+	}
+	file := filepath.Join(dataDir, "secret")
+	if b, err := os.ReadFile(file); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return sandbox.Secret(strings.TrimSpace(string(b))), nil
+	}
+	var raw [32]byte
+	_, _ = rand.Read(raw[:])
+	s := hex.EncodeToString(raw[:])
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("secret: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(s + "\n"); err != nil {
+		return nil, err
+	}
+	return sandbox.Secret(s), nil
+}
+
+// planes opens the Postgres and Redis planes: the URLs given, else managed local servers
+// from the installed binaries; a missing binary disables that plane with one line saying
+// what to install. stop closes and stops everything opened.
+func (c *ServeCmd) planes(ctx context.Context, secret sandbox.Secret, log *slog.Logger, o *IO) (planes []services.Plane, notes []string, stop func(), err error) {
+	var closers []func()
+	stop = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
+	if !c.NoPostgres {
+		pgURL, where := c.Postgres, "external"
+		if pgURL == "" {
+			pg, err := embedded.StartPostgres(embedded.PostgresOptions{Dir: embedded.PostgresDir(c.DataDir)})
+			switch {
+			case errors.Is(err, embedded.ErrNotInstalled):
+				fmt.Fprintf(o.Stderr, "gaib: postgres plane disabled: %v; sandboxes get no database\n", err)
+			case err != nil:
+				return nil, nil, stop, fmt.Errorf("managed postgres: %w", err)
+			default:
+				closers = append(closers, pg.Stop)
+				pgURL, where = pg.URL(), "managed"
+			}
+		}
+		if pgURL != "" {
+			mig := schema.DefaultMigrations()
+			if c.SchemaMigrations != "" {
+				if mig, err = schema.LoadMigrations(c.SchemaMigrations); err != nil {
+					return nil, nil, stop, err
+				}
+			}
+			p, err := schema.Open(ctx, pgURL, mig, secret)
+			if err != nil {
+				return nil, nil, stop, err
+			}
+			closers = append(closers, p.Close)
+			planes = append(planes, p)
+			notes = append(notes, fmt.Sprintf("postgres %s (migrations %s)", where, mig.Version))
+		}
+	}
+	if !c.NoRedis {
+		redisURL, where, save := c.Redis, "external", false
+		if redisURL == "" {
+			r, err := embedded.StartRedis(embedded.RedisOptions{Dir: filepath.Join(c.DataDir, "redis")})
+			switch {
+			case errors.Is(err, embedded.ErrNotInstalled):
+				fmt.Fprintf(o.Stderr, "gaib: redis plane disabled: %v; sandboxes get no Redis user\n", err)
+			case err != nil:
+				return nil, nil, stop, fmt.Errorf("managed redis: %w", err)
+			default:
+				closers = append(closers, r.Stop)
+				redisURL, where, save = r.URL(), "managed", true
+			}
+		}
+		if redisURL != "" {
+			r, err := keyspace.Open(ctx, redisURL, secret, save)
+			if err != nil {
+				return nil, nil, stop, err
+			}
+			closers = append(closers, func() { _ = r.Close() })
+			planes = append(planes, r)
+			notes = append(notes, "redis "+where)
+		}
+	}
+	return planes, notes, stop, nil
+}

@@ -1,0 +1,118 @@
+package embeddedtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/arrakis/gaib/embedded"
+	"github.com/arrakis/gaib/sandbox"
+)
+
+// Postgres and Redis are started once per test binary (package) and shared by its tests;
+// tests isolate themselves with a database each (Database) and with the random sandbox ids.
+// Call StopAll from TestMain.
+var shared struct {
+	mu       sync.Mutex
+	pg       *embedded.Postgres
+	pgErr    error
+	redis    *embedded.Redis
+	redisErr error
+	dirs     []string
+}
+
+// unavailable fails the test under CI=true (a skipped test proves nothing) and skips it
+// elsewhere, saying what to install.
+func unavailable(t testing.TB, what string, err error) {
+	t.Helper()
+	if os.Getenv("CI") == "true" || !errors.Is(err, embedded.ErrNotInstalled) {
+		t.Fatalf("%s is not available: %v", what, err)
+	}
+	t.Skipf("%s is not available (%v); CI=true makes this a failure", what, err)
+}
+
+// Postgres returns the package's shared throwaway Postgres cluster (started on first use
+// from the installed binaries, random port, temp dir, fsync off).
+func Postgres(t testing.TB) *embedded.Postgres {
+	t.Helper()
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.pg == nil && shared.pgErr == nil {
+		dir, err := os.MkdirTemp("", "gaib-pg-")
+		if err == nil {
+			shared.dirs = append(shared.dirs, dir)
+			shared.pg, err = embedded.StartPostgres(embedded.PostgresOptions{Dir: dir, Fast: true})
+		}
+		shared.pgErr = err
+	}
+	if shared.pgErr != nil {
+		unavailable(t, "postgres", shared.pgErr)
+	}
+	return shared.pg
+}
+
+// Redis returns the package's shared throwaway redis-server.
+func Redis(t testing.TB) *embedded.Redis {
+	t.Helper()
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.redis == nil && shared.redisErr == nil {
+		dir, err := os.MkdirTemp("", "gaib-redis-")
+		if err == nil {
+			shared.dirs = append(shared.dirs, dir)
+			shared.redis, err = embedded.StartRedis(embedded.RedisOptions{Dir: dir, Ephemeral: true})
+		}
+		shared.redisErr = err
+	}
+	if shared.redisErr != nil {
+		unavailable(t, "redis-server", shared.redisErr)
+	}
+	return shared.redis
+}
+
+// StopAll stops the shared servers and removes their directories.
+func StopAll() {
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.pg != nil {
+		shared.pg.Stop()
+	}
+	if shared.redis != nil {
+		shared.redis.Stop()
+	}
+	for _, d := range shared.dirs {
+		_ = os.RemoveAll(d)
+	}
+}
+
+// Database creates a fresh database on the shared cluster for this test and returns the
+// superuser's URL of it; the database is dropped when the test ends.
+func Database(t testing.TB) string {
+	t.Helper()
+	pg := Postgres(t)
+	name := "test_" + sandbox.NewID()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, pg.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(ctx, pg.URL())
+		if err != nil {
+			return
+		}
+		defer c.Close(ctx)
+		_, _ = c.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", pgx.Identifier{name}.Sanitize()))
+	})
+	return strings.Replace(pg.URL(), "/postgres?", "/"+name+"?", 1)
+}
