@@ -2,6 +2,9 @@ package cli_test
 
 import (
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -109,5 +112,26 @@ func TestShellQuote(t *testing.T) {
 		if got := cli.ShellQuote(in); got != want {
 			t.Errorf("ShellQuote(%q) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+// TestShellQuoteSurvivesARealShell evals export lines of hostile values in sh and checks
+// that each value comes back unchanged and nothing injected runs.
+func TestShellQuoteSurvivesARealShell(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "pwned")
+	for _, v := range []string{
+		"$(touch " + marker + ")", "`touch " + marker + "`", "'; touch " + marker + "; '", "a\nb; touch " + marker,
+		`\'$HOME"${PATH}"`, "x' \"y\" $((1+1)) !z", "tab\there", "", "é ✓",
+	} {
+		out, err := exec.Command("sh", "-c", `eval "$1"; printf '%s' "$X"`, "sh", "export X="+cli.ShellQuote(v)).Output()
+		if err != nil {
+			t.Fatalf("eval of %q: %v", v, err)
+		}
+		if string(out) != v {
+			t.Errorf("value %q came back as %q", v, out)
+		}
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("an injected command ran")
 	}
 }

@@ -26,7 +26,9 @@ func TestMain(m *testing.M) {
 	// The owner of every sandbox the tests create unless they say otherwise.
 	os.Setenv("GAIB_OWNER", "tester")
 	os.Unsetenv("NATS_URL")
-	os.Exit(m.Run())
+	code := m.Run()
+	embeddedtest.StopAll()
+	os.Exit(code)
 }
 
 // testMesh is a running mesh on its own embedded NATS server.

@@ -1,0 +1,125 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/arrakis/gaib/keyspace"
+	"github.com/arrakis/gaib/sandbox"
+	"github.com/arrakis/gaib/schema"
+	"github.com/arrakis/gaib/services"
+)
+
+// limitedRedisPlane is a real Redis plane whose admin user may not manage ACLs, so its
+// step of a create fails on the server, the way a misconfigured ElastiCache user would.
+func limitedRedisPlane(t *testing.T, pm *planeMesh, secret sandbox.Secret) *keyspace.Redis {
+	t.Helper()
+	ctx := context.Background()
+	user := "limited_" + sandbox.NewID()
+	if err := pm.redisAdmin(t).Do(ctx, "ACL", "SETUSER", user, "on", ">pw", "~*", "+@all", "-acl").Err(); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(pm.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(user, "pw")
+	r, err := keyspace.Open(ctx, u.String(), secret, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	return r
+}
+
+func TestCreateFailureAtPostgresLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	for name, sql := range map[string]string{
+		"001_ok.sql":     "CREATE TABLE fine (id int PRIMARY KEY);",
+		"002_broken.sql": "CREATE TABLE broken (id int REFERENCES nowhere (id));",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(sql), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mig, err := schema.LoadMigrations(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pm := startPlaneMesh(t, services.MeshConfig{}, &mig)
+	r := pm.gaib(t, "sandbox", "create", "doomed")
+	if !strings.Contains(r.Stderr, "002_broken.sql") {
+		t.Errorf("the error does not name the failing migration: %q", r.Stderr)
+	}
+	assertCreateLeavesNothingExceptQuota(t, pm)
+}
+
+// assertCreateLeavesNothingExceptQuota creates more sandboxes than the quota on a mesh
+// where every create fails at a plane, and checks that each failure gave back its quota
+// slot and left no record, name, schema, role, ACL user or key.
+func assertCreateLeavesNothingExceptQuota(t *testing.T, pm *planeMesh) {
+	t.Helper()
+	for range 6 { // more than the quota: slots are given back each time
+		r := pm.gaib(t, "--json", "sandbox", "create", "doomed")
+		if r.errorCode(t) != sandbox.CodeProvisioning {
+			t.Fatalf("create: exit %d %s", r.Code, r.Stdout)
+		}
+	}
+	list, _ := pm.Mesh.Sandboxes.List(context.Background(), sandbox.ListRequest{All: true})
+	inv, _ := pm.PG.Inventory(context.Background())
+	rinv, _ := pm.Redis.Inventory(context.Background())
+	if len(list) != 0 || len(inv) != 0 {
+		t.Fatalf("left behind: records %+v, postgres %v", list, inv)
+	}
+	for id := range rinv {
+		if left := pm.leftovers(t, id); len(left) > 0 {
+			t.Fatalf("left behind in redis: %v", left)
+		}
+	}
+}
+
+func TestCreateFailureAtRedisLeavesNothing(t *testing.T) {
+	// The Redis plane's admin may not run ACL SETUSER: Postgres succeeds first, then is undone.
+	base := startPlaneMesh(t, services.MeshConfig{}, nil)
+	limited := limitedRedisPlane(t, base, base.Secret)
+	pm := startPlaneMeshWith(t, base, []services.Plane{base.PG, limited})
+	assertCreateLeavesNothingExceptQuota(t, pm)
+}
+
+func TestCreateFailureAfterEveryPlaneLeavesNothing(t *testing.T) {
+	// A third plane fails after Postgres and Redis both succeeded.
+	base := startPlaneMesh(t, services.MeshConfig{}, nil)
+	limited := limitedRedisPlane(t, base, base.Secret)
+	pm := startPlaneMeshWith(t, base, []services.Plane{base.PG, base.Redis, limited})
+	assertCreateLeavesNothingExceptQuota(t, pm)
+}
+
+func TestCreateFailureAtGuildClaimLeavesNothing(t *testing.T) {
+	pm := startPlaneMesh(t, services.MeshConfig{}, nil)
+	pm.gaib(t, "sandbox", "create", "holder", "--guild", guildA).must(t)
+	r := pm.gaib(t, "--json", "sandbox", "create", "doomed", "--guild", guildB, "--guild", guildA)
+	if r.errorCode(t) != sandbox.CodeGuildTaken {
+		t.Fatalf("create: %s", r.Stdout)
+	}
+	if _, err := pm.Store.Route(context.Background(), guildB); !errors.Is(err, sandbox.ErrNotFound) {
+		t.Fatalf("the first guild's route was left behind: %v", err)
+	}
+	list, _ := pm.Mesh.Sandboxes.List(context.Background(), sandbox.ListRequest{All: true})
+	inv, _ := pm.PG.Inventory(context.Background())
+	if len(list) != 1 || len(inv) != 1 {
+		t.Fatalf("left behind: %d records, postgres %v", len(list), inv)
+	}
+}
+
+// startPlaneMeshWith starts a second mesh on base's database and Redis with other planes.
+func startPlaneMeshWith(t *testing.T, base *planeMesh, planes []services.Plane) *planeMesh {
+	t.Helper()
+	pm := *base
+	pm.testMesh = startMesh(t, services.MeshConfig{Sandbox: services.SandboxConfig{Planes: planes}})
+	return &pm
+}
