@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
@@ -55,8 +57,21 @@ func serveInProcess(t *testing.T, args ...string) (string, func() int) {
 	return url, stop
 }
 
-func TestServeRestartKeepsSandboxes(t *testing.T) {
+// servableDir returns a temp data dir the unprivileged Postgres user can reach (gaib
+// serve as root runs the managed cluster inside it).
+func servableDir(t *testing.T) string {
+	t.Helper()
 	dir := t.TempDir()
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestServeRestartKeepsSandboxes(t *testing.T) {
+	dir := servableDir(t)
 	url, stop := serveInProcess(t, "--data-dir", dir)
 	rec := runGaib(t, "", "--json", "--server", url, "sandbox", "create", "survivor", "--guild", "123456789012345678").must(t).record(t)
 	if code := stop(); code != 0 {
@@ -67,9 +82,19 @@ func TestServeRestartKeepsSandboxes(t *testing.T) {
 	}
 
 	url, _ = serveInProcess(t, "--data-dir", dir)
-	st := runGaib(t, "", "--json", "--server", url, "sandbox", "status", "survivor").must(t).record(t)
+	var st sandbox.StatusResponse
+	decodeStrict(t, runGaib(t, "", "--json", "--server", url, "sandbox", "status", "survivor").must(t).Stdout, &st)
 	if st.ID != rec.ID || st.Status != sandbox.StatusRunning || len(st.Guilds) != 1 {
 		t.Fatalf("after restart: %+v", st)
+	}
+	// The managed Postgres and Redis kept the sandbox's schema, role and ACL user.
+	if len(st.Health) != 3 {
+		t.Fatalf("health after restart: %+v", st.Health)
+	}
+	for _, h := range st.Health {
+		if !h.OK {
+			t.Errorf("after restart %s: %s", h.Plane, h.Message)
+		}
 	}
 	// The name index and quota survived too.
 	if r := runGaib(t, "", "--json", "--server", url, "sandbox", "create", "survivor"); r.errorCode(t) != sandbox.CodeNameTaken {
