@@ -48,6 +48,7 @@ type CLI struct {
 	Sandbox SandboxCmd `cmd:"" aliases:"sb" help:"Create, inspect, connect to and destroy sandboxes."`
 	Router  RouterCmd  `cmd:"" help:"Inspect the event router."`
 	Events  EventsCmd  `cmd:"" help:"Developer tools for gateway events."`
+	Cleanup CleanupCmd `cmd:"" help:"Run the cleanup now and find orphaned resources."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
 }
 

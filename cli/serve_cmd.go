@@ -34,6 +34,7 @@ type ServeCmd struct {
 	Postgres         string   `env:"DATABASE_URL" placeholder:"URL" help:"Postgres to create sandbox schemas and roles in, as a role that may create roles (default: a managed local cluster from the installed postgresql binaries)."`
 	Redis            string   `env:"REDIS_URL" placeholder:"URL" help:"Redis to create sandbox ACL users in, as an admin user (default: a managed local redis-server)."`
 	SchemaMigrations string   `type:"existingdir" placeholder:"DIR" help:"Apply the *.sql files of DIR (the application's migrations) to each sandbox schema instead of the built-in tables."`
+	MetricsListen    string   `default:"127.0.0.1:9464" placeholder:"ADDR" help:"Serve Prometheus metrics on http://ADDR/metrics (empty: off)."`
 	NoPostgres       bool     `help:"Run without the Postgres plane."`
 	NoRedis          bool     `help:"Run without the Redis plane."`
 	Debug            bool     `help:"Debug logs, including the embedded NATS server's."`
@@ -138,8 +139,16 @@ func (c *ServeCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 		return err
 	}
 	defer stopPlanes()
+	metrics := services.NewMetrics()
+	metricsURL, stopMetrics, err := serveMetrics(c.MetricsListen, metrics, log)
+	if err != nil {
+		// Metrics are for operators; a busy port must not stop a developer's mesh.
+		fmt.Fprintln(o.Stderr, "gaib: metrics disabled:", err)
+	} else {
+		defer stopMetrics()
+	}
 	mesh, err := services.StartMesh(ctx, nc, store, services.MeshConfig{
-		Workers: c.Workers, Only: c.Only, SweepInterval: set.sweep, Retention: set.retention,
+		Workers: c.Workers, Only: c.Only, SweepInterval: set.sweep, Retention: set.retention, Metrics: metrics,
 		Sandbox: services.SandboxConfig{MaxPerOwner: c.MaxPerOwner, TTL: set.ttl, NATSURL: url, Planes: planes},
 	}, log)
 	if err != nil {
@@ -151,6 +160,9 @@ func (c *ServeCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	}
 	if len(notes) == 0 {
 		notes = []string{"no database planes"}
+	}
+	if metricsURL != "" {
+		notes = append(notes, "metrics on "+metricsURL)
 	}
 	writeLine(o.Stdout, "gaib ready on %s (%s); services: %s; %d workers; %s. Ctrl-C to stop.",
 		url, where, parts, c.Workers, strings.Join(notes, ", "))

@@ -48,7 +48,7 @@ func gaibBinary(t *testing.T) string {
 
 func TestBinaryServeAndCLIProcesses(t *testing.T) {
 	bin := gaibBinary(t)
-	serve := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", servableDir(t), "--workers", "2")
+	serve := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", servableDir(t), "--workers", "2", "--metrics-listen", "127.0.0.1:0")
 	stdout, err := serve.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -12,18 +12,27 @@ import (
 	"github.com/arrakis/gaib/sandbox"
 )
 
-var readyRe = regexp.MustCompile(`gaib ready on (nats://[0-9.:]+) `)
+var (
+	readyRe   = regexp.MustCompile(`gaib ready on (nats://[0-9.:]+) `)
+	metricsRe = regexp.MustCompile(`metrics on (http://[0-9.:]+/metrics)`)
+)
 
 // serveInProcess runs `gaib serve` through cli.Main and returns its NATS URL and a stop
 // function that cancels it (as SIGINT does) and returns its exit code.
 func serveInProcess(t *testing.T, args ...string) (string, func() int) {
 	t.Helper()
+	return serveInProcessOut(t, &syncBuffer{}, args...)
+}
+
+// serveInProcessOut is serveInProcess with serve's stdout kept in out.
+func serveInProcessOut(t *testing.T, out *syncBuffer, args ...string) (string, func() int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
+	var errb syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- cli.Main(ctx, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...),
-			&cli.IO{Stdout: &out, Stderr: &errb})
+		done <- cli.Main(ctx, append([]string{"serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"}, args...),
+			&cli.IO{Stdout: out, Stderr: &errb})
 	}()
 	var url string
 	eventually(t, "serve to print its ready line", func() bool {

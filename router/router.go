@@ -259,10 +259,17 @@ func (r *Router) stored(ctx context.Context, p pending) bool {
 	}
 }
 
-// Stats returns the router's counters, the routes loaded and the gateway lag.
-func (r *Router) Stats(ctx context.Context) Stats {
+// Counters returns the router's counters and the routes loaded, without asking the
+// server for the lag (cheap enough for every metrics scrape).
+func (r *Router) Counters() Stats {
 	s := r.stats.snapshot()
 	s.Routes, s.Revision = r.table.Len(), r.table.Revision()
+	return s
+}
+
+// Stats returns the router's counters, the routes loaded and the gateway lag.
+func (r *Router) Stats(ctx context.Context) Stats {
+	s := r.Counters()
 	r.mu.Lock()
 	cons := r.cons
 	r.mu.Unlock()

@@ -23,13 +23,23 @@ type SweepReport struct {
 // destroys them, finishes destroys that stopped half-way and creates abandoned by a crash,
 // and drops destroyed records older than retention. Every transition is a compare-and-swap,
 // so sweeps running in several processes at once do each thing once.
-func (s *Sandboxes) Sweep(ctx context.Context, retention time.Duration) (SweepReport, error) {
-	var rep SweepReport
+func (s *Sandboxes) Sweep(ctx context.Context, retention time.Duration) (rep SweepReport, err error) {
 	all, err := s.store.Records(ctx)
 	if err != nil {
 		return rep, err
 	}
 	now := s.now()
+	if s.metrics != nil {
+		counts := map[sandbox.Status]int{}
+		for _, r := range all {
+			counts[r.Status]++
+		}
+		for _, st := range sandbox.Statuses {
+			s.metrics.Sandboxes.WithLabelValues(string(st)).Set(float64(counts[st]))
+		}
+		s.metrics.Sweeps.Inc()
+		defer func() { s.metrics.CleanupFailures.Add(float64(len(rep.Failed))) }()
+	}
 	for _, r := range all {
 		var err error
 		switch {
@@ -77,11 +87,22 @@ func (s *Sandboxes) expire(ctx context.Context, r sandbox.Record) error {
 	return err
 }
 
-// RunSweeper sweeps every interval until ctx ends.
+// orphanScanEvery is how many sweeps pass between two orphan scans (which refresh the
+// gaib_orphaned_resources gauge; removal is left to an operator).
+const orphanScanEvery = 10
+
+// RunSweeper sweeps every interval until ctx ends, and scans for orphans every tenth sweep.
 func (s *Sandboxes) RunSweeper(ctx context.Context, interval, retention time.Duration, log *slog.Logger, onSweep func(SweepReport, error)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	for {
+	for n := 0; ; n++ {
+		if n%orphanScanEvery == 0 {
+			if rep, err := s.Orphans(ctx, OrphansRequest{}); err != nil && ctx.Err() == nil {
+				log.Error("orphan scan", "err", err)
+			} else if len(rep.Orphans) > 0 {
+				log.Warn("orphaned resources found: run `gaib cleanup orphans` to list, --remove to delete", "count", len(rep.Orphans))
+			}
+		}
 		rep, err := s.Sweep(ctx, retention)
 		if err != nil && ctx.Err() == nil {
 			log.Error("cleanup sweep", "err", err)

@@ -20,15 +20,19 @@ func AddCleanupService(ctx context.Context, nc *nats.Conn, sb *Sandboxes, retent
 	svc, err := micro.AddService(nc, micro.Config{
 		Name:        sandbox.ServiceCleanup,
 		Version:     Version,
-		Description: "gaib cleanup: expires sandboxes, finishes interrupted creates and destroys, drops old records",
+		Description: "gaib cleanup: expires sandboxes, finishes interrupted creates and destroys, drops old records, finds orphans",
 	})
 	if err != nil {
 		return nil, err
 	}
 	g := svc.AddGroup(sandbox.Group(sandbox.ServiceCleanup))
 	run := func(ctx context.Context, _ SweepRequest) (SweepReport, error) { return sb.Sweep(ctx, retention) }
-	if err := g.AddEndpoint("run", handle(ctx, log, run),
-		meta("Sweep now: expire, resume destroys, drop old records", "{}", "SweepReport")); err != nil {
+	if err := joinErrs(
+		g.AddEndpoint("run", handle(ctx, log, run),
+			meta("Sweep now: expire, resume destroys, drop old records", "{}", "SweepReport")),
+		g.AddEndpoint("orphans", handle(ctx, log, sb.Orphans),
+			meta("Resources in Postgres, Redis, the sandbox stream or the routes without a live record", "OrphansRequest {remove}", "OrphanReport")),
+	); err != nil {
 		_ = svc.Stop()
 		return nil, err
 	}

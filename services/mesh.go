@@ -38,6 +38,8 @@ type MeshConfig struct {
 	Retention time.Duration
 	// Router configures the router.
 	Router router.Config
+	// Metrics, when set, receives the mesh's metrics.
+	Metrics *Metrics
 }
 
 // Mesh is a running set of gaib services in one process.
@@ -66,6 +68,7 @@ func StartMesh(ctx context.Context, nc *nats.Conn, store *jetstream.Store, cfg M
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	m := &Mesh{cancel: cancel, Sandboxes: NewSandboxes(store, cfg.Sandbox, log)}
+	m.Sandboxes.metrics = cfg.Metrics
 	runs := func(part string) bool { return len(cfg.Only) == 0 || slices.Contains(cfg.Only, part) }
 	if runs(PartRouter) {
 		if err := m.startRouter(ctx, nc, store, cfg.Router, log); err != nil {
@@ -131,6 +134,9 @@ func (m *Mesh) startRouter(ctx context.Context, nc *nats.Conn, store *jetstream.
 			}
 		}
 	})
+	if m.Sandboxes.metrics != nil {
+		m.Sandboxes.metrics.observeRouter(m.Router)
+	}
 	svc, err := AddRouterService(ctx, nc, m.Router, log)
 	if err != nil {
 		return err

@@ -59,9 +59,10 @@ func (c SandboxConfig) withDefaults() SandboxConfig {
 // Its methods are the bodies of the sandbox service's endpoints; the cleanup service calls
 // Destroy too.
 type Sandboxes struct {
-	store *jetstream.Store
-	cfg   SandboxConfig
-	log   *slog.Logger
+	store   *jetstream.Store
+	cfg     SandboxConfig
+	log     *slog.Logger
+	metrics *Metrics // nil: no metrics
 }
 
 // NewSandboxes returns the sandbox lifecycle over store.
@@ -131,6 +132,9 @@ func (s *Sandboxes) Create(ctx context.Context, req sandbox.CreateRequest) (sand
 	}
 	for _, p := range s.cfg.Planes {
 		if err := p.Provision(ctx, rec); err != nil {
+			if s.metrics != nil {
+				s.metrics.ProvisioningErrors.WithLabelValues(p.Name()).Inc()
+			}
 			return fail(sandbox.Errorf(sandbox.CodeProvisioning, "%s: %v", p.Name(), err))
 		}
 		undo.push(func(ctx context.Context) error { return p.Teardown(ctx, rec) })

@@ -1,0 +1,84 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/arrakis/gaib/sandbox"
+	"github.com/arrakis/gaib/services"
+)
+
+// CleanupCmd groups the cleanup commands.
+type CleanupCmd struct {
+	Run     CleanupRunCmd     `cmd:"" help:"Sweep now: expire sandboxes, finish interrupted creates and destroys, drop old records."`
+	Orphans CleanupOrphansCmd `cmd:"" help:"List resources (schemas, roles, Redis users and keys, sandbox messages, routes) that belong to no live sandbox."`
+}
+
+// CleanupRunCmd is `gaib cleanup run`.
+type CleanupRunCmd struct{}
+
+// Run asks the cleanup service for a sweep.
+func (CleanupRunCmd) Run(ctx context.Context, g *Globals, o *IO) error {
+	return g.withClient(func(cl *Client) error {
+		rep, err := call[services.SweepReport](ctx, cl, sandbox.Endpoint(sandbox.ServiceCleanup, "run"), services.SweepRequest{})
+		if err != nil {
+			return err
+		}
+		if err := g.out(o, rep, "", func() {
+			writeLine(o.Stdout, "Expired %d, destroyed %d, dropped %d old records, %d failed.",
+				len(rep.Expired), len(rep.Destroyed), len(rep.Purged), len(rep.Failed))
+			for _, e := range rep.Errors {
+				writeLine(o.Stdout, "  %s", e)
+			}
+		}); err != nil {
+			return err
+		}
+		if len(rep.Failed) > 0 && !g.JSON {
+			return sandbox.Errorf(sandbox.CodeInternal, "%d sandboxes could not be cleaned up", len(rep.Failed))
+		}
+		return nil
+	})
+}
+
+// CleanupOrphansCmd is `gaib cleanup orphans`.
+type CleanupOrphansCmd struct {
+	Remove bool `help:"Delete what is found (live sandboxes are never touched)."`
+}
+
+// Run lists (and with --remove deletes) orphaned resources.
+func (c *CleanupOrphansCmd) Run(ctx context.Context, g *Globals, o *IO) error {
+	return g.withClient(func(cl *Client) error {
+		rep, err := call[services.OrphanReport](ctx, cl, sandbox.Endpoint(sandbox.ServiceCleanup, "orphans"), services.OrphansRequest{Remove: c.Remove})
+		if err != nil {
+			return err
+		}
+		return g.out(o, rep, "", func() {
+			if len(rep.Orphans) == 0 {
+				writeLine(o.Stdout, "No orphaned resources.")
+				return
+			}
+			w := tabwriter.NewWriter(o.Stdout, 0, 2, 2, ' ', 0)
+			fmt.Fprintln(w, "SANDBOX ID\tSTORE\tWHAT")
+			for _, or := range rep.Orphans {
+				what := strings.Join(or.Kinds, ", ")
+				if len(or.Guilds) > 0 {
+					what += " (guilds " + strings.Join(or.Guilds, ", ") + ")"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\n", or.ID, or.Store, what)
+			}
+			_ = w.Flush()
+			switch {
+			case !c.Remove:
+				writeLine(o.Stdout, "Run `gaib cleanup orphans --remove` to delete them.")
+			case len(rep.Errors) == 0:
+				writeLine(o.Stdout, "Removed.")
+			default:
+				for _, e := range rep.Errors {
+					writeLine(o.Stdout, "  failed: %s", e)
+				}
+			}
+		})
+	})
+}

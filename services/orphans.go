@@ -1,0 +1,144 @@
+package services
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/arrakis/gaib/sandbox"
+)
+
+// Inventory is a store that can list which sandboxes have resources in it (id → kinds).
+// The Postgres and Redis planes implement it.
+type Inventory interface {
+	Inventory(ctx context.Context) (map[string][]string, error)
+}
+
+// The stores orphan detection compares with the records.
+var OrphanStores = []string{"postgres", "redis", "sandbox-stream", "routes"}
+
+// Orphan is a sandbox id that owns resources in a store but has no live record.
+type Orphan struct {
+	ID     string   `json:"id"`
+	Store  string   `json:"store"`
+	Kinds  []string `json:"kinds"`
+	Guilds []string `json:"guilds,omitempty"`
+}
+
+// OrphanReport is the result of an orphan scan.
+type OrphanReport struct {
+	Orphans []Orphan `json:"orphans"`
+	Removed bool     `json:"removed"`
+	Errors  []string `json:"errors,omitempty"`
+}
+
+// OrphansRequest asks for an orphan scan; Remove also deletes what it finds.
+type OrphansRequest struct {
+	Remove bool `json:"remove,omitempty"`
+}
+
+// Orphans compares every store with the records. An id is an orphan in a store when it
+// has resources there and its record is missing or destroyed; a sandbox that is
+// provisioning, running, expired or being destroyed is never flagged. The stores are read
+// before the records, so a sandbox created during the scan (its record always comes first)
+// cannot be mistaken for an orphan. With req.Remove every orphan's resources are removed.
+func (s *Sandboxes) Orphans(ctx context.Context, req OrphansRequest) (OrphanReport, error) {
+	found := map[string]map[string][]string{} // store → id → kinds
+	for _, p := range s.cfg.Planes {
+		inv, ok := p.(Inventory)
+		if !ok {
+			continue
+		}
+		ids, err := inv.Inventory(ctx)
+		if err != nil {
+			return OrphanReport{}, fmt.Errorf("%s inventory: %w", p.Name(), err)
+		}
+		found[p.Name()] = ids
+	}
+	subjects, err := s.store.SandboxSubjectIDs(ctx)
+	if err != nil {
+		return OrphanReport{}, fmt.Errorf("sandbox stream: %w", err)
+	}
+	found["sandbox-stream"] = map[string][]string{}
+	for id := range subjects {
+		found["sandbox-stream"][id] = []string{"messages"}
+	}
+	routes, err := s.store.Routes(ctx)
+	if err != nil {
+		return OrphanReport{}, fmt.Errorf("routes: %w", err)
+	}
+	guildsOf := map[string][]string{}
+	for guild, id := range routes {
+		guildsOf[id] = append(guildsOf[id], guild)
+	}
+	found["routes"] = map[string][]string{}
+	for id := range guildsOf {
+		found["routes"][id] = []string{"route"}
+	}
+
+	records, err := s.store.Records(ctx)
+	if err != nil {
+		return OrphanReport{}, err
+	}
+	live := map[string]bool{}
+	for _, r := range records {
+		live[r.ID] = r.Status != sandbox.StatusDestroyed
+	}
+	rep := OrphanReport{Orphans: []Orphan{}, Removed: req.Remove}
+	for store, ids := range found {
+		for id, kinds := range ids {
+			if live[id] {
+				continue
+			}
+			o := Orphan{ID: id, Store: store, Kinds: kinds}
+			if store == "routes" {
+				o.Guilds = guildsOf[id]
+			}
+			rep.Orphans = append(rep.Orphans, o)
+		}
+	}
+	sort.Slice(rep.Orphans, func(i, j int) bool {
+		a, b := rep.Orphans[i], rep.Orphans[j]
+		return a.Store < b.Store || (a.Store == b.Store && a.ID < b.ID)
+	})
+	if s.metrics != nil {
+		counts := map[string]int{}
+		for _, o := range rep.Orphans {
+			counts[o.Store]++
+		}
+		for _, st := range OrphanStores {
+			s.metrics.Orphans.WithLabelValues(st).Set(float64(counts[st]))
+		}
+	}
+	if req.Remove {
+		for _, o := range rep.Orphans {
+			if err := s.removeOrphan(ctx, o); err != nil {
+				rep.Errors = append(rep.Errors, fmt.Sprintf("%s in %s: %v", o.ID, o.Store, err))
+			}
+		}
+	}
+	return rep, nil
+}
+
+// removeOrphan deletes an orphan's resources in one store with the same idempotent steps
+// destroy uses.
+func (s *Sandboxes) removeOrphan(ctx context.Context, o Orphan) error {
+	rec := sandbox.Record{ID: o.ID, Resources: sandbox.ResourcesFor(o.ID)}
+	switch o.Store {
+	case "sandbox-stream":
+		return s.store.PurgeSandboxMessages(ctx, o.ID)
+	case "routes":
+		for _, g := range o.Guilds {
+			if _, err := s.store.ReleaseRoute(ctx, g, o.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, p := range s.cfg.Planes {
+		if p.Name() == o.Store {
+			return p.Teardown(ctx, rec)
+		}
+	}
+	return fmt.Errorf("no plane %s", o.Store)
+}
