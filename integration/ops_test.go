@@ -67,7 +67,7 @@ func serveWithMetrics(t *testing.T) (natsURL, metricsURL string, stop func() int
 }
 
 func TestOrphansAreFoundAndRemovedButLiveSandboxesNeverFlagged(t *testing.T) {
-	pm := startPlaneMesh(t, services.MeshConfig{}, nil)
+	pm := startPrivatePlaneMesh(t, services.MeshConfig{})
 	ctx := context.Background()
 	js, _ := jetstream.New(pm.NC)
 	live := pm.gaib(t, "--json", "sandbox", "create", "live", "--guild", guildA).must(t).record(t)

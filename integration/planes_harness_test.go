@@ -27,8 +27,21 @@ type planeMesh struct {
 // migrations mig, or the default ones) and the Redis plane, plus any extra planes after them.
 func startPlaneMesh(t testing.TB, cfg services.MeshConfig, mig *schema.Migrations, extra ...services.Plane) *planeMesh {
 	t.Helper()
+	return startPlaneMeshOn(t, embeddedtest.Database(t), embeddedtest.Redis(t).URL(), cfg, mig, extra...)
+}
+
+// startPrivatePlaneMesh is startPlaneMesh on a Postgres cluster and a Redis server of its
+// own, for tests that inspect whole servers (roles and ACL users are server-wide).
+func startPrivatePlaneMesh(t testing.TB, cfg services.MeshConfig) *planeMesh {
+	t.Helper()
+	pg := embeddedtest.NewPostgres(t)
+	return startPlaneMeshOn(t, pg.URL(), embeddedtest.NewRedis(t).URL(), cfg, nil)
+}
+
+func startPlaneMeshOn(t testing.TB, dbURL, redisURL string, cfg services.MeshConfig, mig *schema.Migrations, extra ...services.Plane) *planeMesh {
+	t.Helper()
 	ctx := context.Background()
-	pm := &planeMesh{DBURL: embeddedtest.Database(t), RedisURL: embeddedtest.Redis(t).URL(), Secret: sandbox.Secret(sandbox.NewID())}
+	pm := &planeMesh{DBURL: dbURL, RedisURL: redisURL, Secret: sandbox.Secret(sandbox.NewID())}
 	m := schema.DefaultMigrations()
 	if mig != nil {
 		m = *mig

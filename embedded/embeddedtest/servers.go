@@ -116,3 +116,31 @@ func Database(t testing.TB) string {
 	})
 	return strings.Replace(pg.URL(), "/postgres?", "/"+name+"?", 1)
 }
+
+// NewPostgres starts a Postgres cluster for this test alone (for tests that look at the
+// whole cluster, such as orphan detection); it stops when the test ends.
+func NewPostgres(t testing.TB) *embedded.Postgres {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "gaib-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	pg, err := embedded.StartPostgres(embedded.PostgresOptions{Dir: dir, Fast: true})
+	if err != nil {
+		unavailable(t, "postgres", err)
+	}
+	t.Cleanup(pg.Stop)
+	return pg
+}
+
+// NewRedis starts a redis-server for this test alone; it stops when the test ends.
+func NewRedis(t testing.TB) *embedded.Redis {
+	t.Helper()
+	r, err := embedded.StartRedis(embedded.RedisOptions{Dir: t.TempDir(), Ephemeral: true})
+	if err != nil {
+		unavailable(t, "redis-server", err)
+	}
+	t.Cleanup(r.Stop)
+	return r
+}
