@@ -60,7 +60,7 @@ func startMeshOn(t testing.TB, url string, cfg services.MeshConfig) *testMesh {
 		t.Fatalf("open store: %v", err)
 	}
 	if cfg.SweepInterval == 0 {
-		cfg.SweepInterval = time.Hour // tests sweep on demand
+		cfg.SweepInterval = -1 // tests sweep on demand, with their own clock
 	}
 	cfg.Sandbox.NATSURL = url
 	m, err := services.StartMesh(context.Background(), nc, store, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))

@@ -186,3 +186,16 @@ func TestExpiryDestroysAndFreesTheName(t *testing.T) {
 		t.Fatalf("record kept past retention: exit %d", r.Code)
 	}
 }
+
+func TestBackgroundSweeperExpiresSandboxes(t *testing.T) {
+	var clock atomicClock
+	clock.set(time.Now())
+	m := startMesh(t, services.MeshConfig{SweepInterval: 20 * time.Millisecond, Sandbox: services.SandboxConfig{Now: clock.now}})
+	rec := m.gaib(t, "--json", "sandbox", "create", "ephemeral", "--ttl", "1m").must(t).record(t)
+	clock.set(clock.now().Add(time.Minute))
+	eventually(t, "the sweeper to destroy the expired sandbox", func() bool {
+		st, err := m.Store.Record(context.Background(), rec.ID)
+		return err == nil && st.Status == sandbox.StatusDestroyed
+	})
+	m.gaib(t, "sandbox", "create", "ephemeral").must(t)
+}

@@ -92,7 +92,7 @@ func (s *Sandboxes) expire(ctx context.Context, r sandbox.Record) error {
 const orphanScanEvery = 10
 
 // RunSweeper sweeps every interval until ctx ends, and scans for orphans every tenth sweep.
-func (s *Sandboxes) RunSweeper(ctx context.Context, interval, retention time.Duration, log *slog.Logger, onSweep func(SweepReport, error)) {
+func (s *Sandboxes) RunSweeper(ctx context.Context, interval, retention time.Duration, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for n := 0; ; n++ {
@@ -110,9 +110,6 @@ func (s *Sandboxes) RunSweeper(ctx context.Context, interval, retention time.Dur
 		if len(rep.Expired)+len(rep.Destroyed)+len(rep.Failed) > 0 {
 			log.Info("cleanup sweep", "expired", len(rep.Expired), "destroyed", len(rep.Destroyed),
 				"purged", len(rep.Purged), "failed", len(rep.Failed))
-		}
-		if onSweep != nil {
-			onSweep(rep, err)
 		}
 		select {
 		case <-ctx.Done():

@@ -32,7 +32,8 @@ type MeshConfig struct {
 	Only []string
 	// Sandbox configures the sandbox lifecycle.
 	Sandbox SandboxConfig
-	// SweepInterval is the time between cleanup sweeps. Default 30s.
+	// SweepInterval is the time between cleanup sweeps. Default 30s; negative runs no
+	// background sweeper (the cleanup service still sweeps on request).
 	SweepInterval time.Duration
 	// Retention is how long destroyed records stay listed. Default 24h.
 	Retention time.Duration
@@ -57,7 +58,7 @@ func StartMesh(ctx context.Context, nc *nats.Conn, store *jetstream.Store, cfg M
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
 	}
-	if cfg.SweepInterval <= 0 {
+	if cfg.SweepInterval == 0 {
 		cfg.SweepInterval = 30 * time.Second
 	}
 	if cfg.Retention <= 0 {
@@ -93,7 +94,9 @@ func StartMesh(ctx context.Context, nc *nats.Conn, store *jetstream.Store, cfg M
 			return nil, err
 		}
 		m.services = append(m.services, svc)
-		m.wg.Go(func() { m.Sandboxes.RunSweeper(ctx, cfg.SweepInterval, cfg.Retention, log, nil) })
+		if cfg.SweepInterval > 0 {
+			m.wg.Go(func() { m.Sandboxes.RunSweeper(ctx, cfg.SweepInterval, cfg.Retention, log) })
+		}
 	}
 	return m, nil
 }
