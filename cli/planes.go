@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,7 +44,7 @@ func loadSecret(dataDir string) (sandbox.Secret, error) {
 // planes opens the Postgres and Redis planes: the URLs given, else managed local servers
 // from the installed binaries; a missing binary disables that plane with one line saying
 // what to install. stop closes and stops everything opened.
-func (c *ServeCmd) planes(ctx context.Context, secret sandbox.Secret, log *slog.Logger, o *IO) (planes []services.Plane, notes []string, stop func(), err error) {
+func (c *ServeCmd) planes(ctx context.Context, secret sandbox.Secret, o *IO) (planes []services.Plane, notes []string, stop func(), err error) {
 	var closers []func()
 	stop = func() {
 		for i := len(closers) - 1; i >= 0; i-- {

@@ -134,7 +134,7 @@ func (c *ServeCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	if err != nil {
 		return err
 	}
-	planes, notes, stopPlanes, err := c.planes(ctx, secret, log, o)
+	planes, notes, stopPlanes, err := c.planes(ctx, secret, o)
 	if err != nil {
 		return err
 	}

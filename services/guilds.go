@@ -12,10 +12,7 @@ import (
 // claim itself is atomic, so of concurrent registrations of one guild exactly one wins.
 // It returns once every router has applied the route (or with a warning).
 func (s *Sandboxes) RegisterGuild(ctx context.Context, req sandbox.GuildRequest) (sandbox.GuildResponse, error) {
-	if err := sandbox.ValidateGuildID(req.Guild); err != nil {
-		return sandbox.GuildResponse{}, err
-	}
-	rec, err := s.Resolve(ctx, req.Sandbox)
+	rec, err := s.guildTarget(ctx, req)
 	if err != nil {
 		return sandbox.GuildResponse{}, err
 	}
@@ -52,10 +49,7 @@ func (s *Sandboxes) RegisterGuild(ctx context.Context, req sandbox.GuildRequest)
 // UnregisterGuild sends a guild's events back to production. It returns once every router
 // has applied the change (or with a warning).
 func (s *Sandboxes) UnregisterGuild(ctx context.Context, req sandbox.GuildRequest) (sandbox.GuildResponse, error) {
-	if err := sandbox.ValidateGuildID(req.Guild); err != nil {
-		return sandbox.GuildResponse{}, err
-	}
-	rec, err := s.Resolve(ctx, req.Sandbox)
+	rec, err := s.guildTarget(ctx, req)
 	if err != nil {
 		return sandbox.GuildResponse{}, err
 	}
@@ -77,4 +71,12 @@ func (s *Sandboxes) UnregisterGuild(ctx context.Context, req sandbox.GuildReques
 	}
 	s.audit(ctx, req.Actor, "unregister-guild", &before, &rec)
 	return sandbox.GuildResponse{Record: rec, Warning: s.syncRoutes(ctx, rev)}, nil
+}
+
+// guildTarget validates a guild request and resolves its sandbox.
+func (s *Sandboxes) guildTarget(ctx context.Context, req sandbox.GuildRequest) (sandbox.Record, error) {
+	if err := sandbox.ValidateGuildID(req.Guild); err != nil {
+		return sandbox.Record{}, err
+	}
+	return s.Resolve(ctx, req.Sandbox)
 }

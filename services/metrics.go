@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/arrakis/gaib/router"
 	"github.com/arrakis/gaib/sandbox"
@@ -58,7 +59,7 @@ func NewMetrics() *Metrics {
 		m.Orphans.WithLabelValues(s)
 	}
 	m.Registry.MustRegister(m.Sandboxes, m.ProvisioningErrors, m.CleanupFailures, m.Sweeps, m.Orphans,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

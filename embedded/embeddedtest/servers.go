@@ -37,43 +37,42 @@ func unavailable(t testing.TB, what string, err error) {
 	t.Skipf("%s is not available (%v); CI=true makes this a failure", what, err)
 }
 
+// sharedServer starts a server once per test binary and returns it (or fails/skips the
+// test when it cannot start).
+func sharedServer[S any](t testing.TB, what string, srv *S, errp *error, start func(dir string) (S, error)) S {
+	t.Helper()
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	var zero S
+	if any(*srv) == any(zero) && *errp == nil {
+		dir, err := os.MkdirTemp("", "gaib-"+what+"-")
+		if err == nil {
+			shared.dirs = append(shared.dirs, dir)
+			*srv, err = start(dir)
+		}
+		*errp = err
+	}
+	if *errp != nil {
+		unavailable(t, what, *errp)
+	}
+	return *srv
+}
+
 // Postgres returns the package's shared throwaway Postgres cluster (started on first use
 // from the installed binaries, random port, temp dir, fsync off).
 func Postgres(t testing.TB) *embedded.Postgres {
 	t.Helper()
-	shared.mu.Lock()
-	defer shared.mu.Unlock()
-	if shared.pg == nil && shared.pgErr == nil {
-		dir, err := os.MkdirTemp("", "gaib-pg-")
-		if err == nil {
-			shared.dirs = append(shared.dirs, dir)
-			shared.pg, err = embedded.StartPostgres(embedded.PostgresOptions{Dir: dir, Fast: true})
-		}
-		shared.pgErr = err
-	}
-	if shared.pgErr != nil {
-		unavailable(t, "postgres", shared.pgErr)
-	}
-	return shared.pg
+	return sharedServer(t, "postgres", &shared.pg, &shared.pgErr, func(dir string) (*embedded.Postgres, error) {
+		return embedded.StartPostgres(embedded.PostgresOptions{Dir: dir, Fast: true})
+	})
 }
 
 // Redis returns the package's shared throwaway redis-server.
 func Redis(t testing.TB) *embedded.Redis {
 	t.Helper()
-	shared.mu.Lock()
-	defer shared.mu.Unlock()
-	if shared.redis == nil && shared.redisErr == nil {
-		dir, err := os.MkdirTemp("", "gaib-redis-")
-		if err == nil {
-			shared.dirs = append(shared.dirs, dir)
-			shared.redis, err = embedded.StartRedis(embedded.RedisOptions{Dir: dir, Ephemeral: true})
-		}
-		shared.redisErr = err
-	}
-	if shared.redisErr != nil {
-		unavailable(t, "redis-server", shared.redisErr)
-	}
-	return shared.redis
+	return sharedServer(t, "redis-server", &shared.redis, &shared.redisErr, func(dir string) (*embedded.Redis, error) {
+		return embedded.StartRedis(embedded.RedisOptions{Dir: dir, Ephemeral: true})
+	})
 }
 
 // StopAll stops the shared servers and removes their directories.
