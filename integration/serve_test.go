@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,5 +116,22 @@ func TestServeRefusesBadSettings(t *testing.T) {
 	r := runGaib(t, "", "--json", "serve", "--data-dir", t.TempDir(), "--min-ttl", "2h", "--default-ttl", "1h")
 	if r.Code != sandbox.ExitUsage || r.errorCode(t) != sandbox.CodeInvalidRequest {
 		t.Fatalf("exit %d %s", r.Code, r.Stdout)
+	}
+}
+
+func TestServeAgainstAnExistingNATS(t *testing.T) {
+	url := startBareNATS(t)
+	var out syncBuffer
+	got, _ := serveInProcessOut(t, &out, "--server", url, "--data-dir", t.TempDir(), "--no-postgres", "--no-redis", "--only", "sandbox")
+	if got != url || !strings.Contains(out.String(), "(external)") {
+		t.Fatalf("serve used %s (%q), want the given %s", got, out.String(), url)
+	}
+	rec := runGaib(t, "", "--json", "--server", url, "sandbox", "create", "ext").must(t).record(t)
+	if rec.Status != sandbox.StatusRunning {
+		t.Fatalf("create on an external NATS: %+v", rec)
+	}
+	// Only the sandbox service runs: no router answers.
+	if r := runGaib(t, "", "--json", "--server", url, "router", "stats"); r.Code != sandbox.ExitUnreachable {
+		t.Fatalf("router stats with no router: exit %d %s", r.Code, r.Stdout)
 	}
 }
