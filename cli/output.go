@@ -31,8 +31,6 @@ func (o *IO) status(s sandbox.Status) string {
 		return o.paint(ansiGreen, string(s))
 	case sandbox.StatusProvisioning, sandbox.StatusDestroying, sandbox.StatusExpired:
 		return o.paint(ansiYellow, string(s))
-	case sandbox.StatusFailed:
-		return o.paint(ansiRed, string(s))
 	default:
 		return o.paint(ansiDim, string(s))
 	}

@@ -50,7 +50,7 @@ func (c *CreateCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 type ListCmd struct {
 	All    bool   `short:"a" help:"Include destroyed sandboxes (kept for the retention period)."`
 	Mine   bool   `help:"Only your sandboxes (GAIB_OWNER, else $USER); --owner O picks another owner's."`
-	Status string `help:"Only sandboxes in this status (provisioning, running, expired, destroying, destroyed, failed)."`
+	Status string `help:"Only sandboxes in this status (provisioning, running, expired, destroying, destroyed)."`
 }
 
 // Run lists sandboxes.

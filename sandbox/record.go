@@ -16,12 +16,10 @@ const (
 	StatusExpired      Status = "expired"
 	StatusDestroying   Status = "destroying"
 	StatusDestroyed    Status = "destroyed"
-	StatusFailed       Status = "failed"
 )
 
 // Statuses lists every status, in lifecycle order.
-var Statuses = []Status{StatusProvisioning, StatusRunning, StatusExpired, StatusDestroying,
-	StatusDestroyed, StatusFailed}
+var Statuses = []Status{StatusProvisioning, StatusRunning, StatusExpired, StatusDestroying, StatusDestroyed}
 
 // ValidStatus reports whether s names a status.
 func ValidStatus(s string) bool { return slices.Contains(Statuses, Status(s)) }

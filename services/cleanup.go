@@ -49,7 +49,6 @@ func (s *Sandboxes) Sweep(ctx context.Context, retention time.Duration) (rep Swe
 				rep.Expired = append(rep.Expired, r.ID)
 			}
 		case r.Status == sandbox.StatusExpired || r.Status == sandbox.StatusDestroying ||
-			r.Status == sandbox.StatusFailed ||
 			(r.Status == sandbox.StatusProvisioning && now.Sub(r.CreatedAt) >= s.cfg.StaleProvisioning):
 			_, err = s.destroy(ctx, r, "cleanup", "cleanup-destroy")
 			if err == nil {
