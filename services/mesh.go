@@ -98,6 +98,12 @@ func StartMesh(ctx context.Context, nc *nats.Conn, store *jetstream.Store, cfg M
 			m.wg.Go(func() { m.Sandboxes.RunSweeper(ctx, cfg.SweepInterval, cfg.Retention, log) })
 		}
 	}
+	// The services' subscriptions must be on the server before anyone is told the mesh is
+	// ready, or a request from another connection may find no responder.
+	if err := nc.FlushTimeout(10 * time.Second); err != nil {
+		m.Stop()
+		return nil, err
+	}
 	return m, nil
 }
 
