@@ -79,7 +79,7 @@ func Syncer(nc *nats.Conn) func(ctx context.Context, rev uint64) string {
 	return func(ctx context.Context, rev uint64) string {
 		ctx, cancel := context.WithTimeout(ctx, SyncTimeout)
 		defer cancel()
-		n, _ := Instances(ctx, nc, 500*time.Millisecond, 50*time.Millisecond)
+		n, _ := Instances(ctx, nc, time.Second, 50*time.Millisecond)
 		if n == 0 {
 			return "no router is running: events are not routed until one starts"
 		}
