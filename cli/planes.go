@@ -59,7 +59,7 @@ func (c *ServeCmd) planes(ctx context.Context, secret sandbox.Secret, o *IO) (pl
 	if !c.NoPostgres {
 		pgURL, where := c.Postgres, "external"
 		if pgURL == "" {
-			pg, err := embedded.StartPostgres(embedded.PostgresOptions{Dir: embedded.PostgresDir(c.DataDir)})
+			pg, err := embedded.StartPostgres(embedded.PostgresOptions{Dir: embedded.PostgresDir(c.DataDir), BinDir: c.PostgresBin})
 			switch {
 			case errors.Is(err, embedded.ErrNotInstalled):
 				fmt.Fprintf(o.Stderr, "gaib: postgres plane disabled: %v; sandboxes get no database\n", err)
@@ -89,7 +89,7 @@ func (c *ServeCmd) planes(ctx context.Context, secret sandbox.Secret, o *IO) (pl
 	if !c.NoRedis {
 		redisURL, where, save := c.Redis, "external", false
 		if redisURL == "" {
-			r, err := embedded.StartRedis(embedded.RedisOptions{Dir: filepath.Join(c.DataDir, "redis")})
+			r, err := embedded.StartRedis(embedded.RedisOptions{Dir: filepath.Join(c.DataDir, "redis"), Binary: c.RedisServer})
 			switch {
 			case errors.Is(err, embedded.ErrNotInstalled):
 				fmt.Fprintf(o.Stderr, "gaib: redis plane disabled: %v; sandboxes get no Redis user\n", err)

@@ -35,6 +35,8 @@ type ServeCmd struct {
 	Redis            string   `env:"REDIS_URL" placeholder:"URL" help:"Redis to create sandbox ACL users in, as an admin user (default: a managed local redis-server)."`
 	SchemaMigrations string   `type:"existingdir" placeholder:"DIR" help:"Apply the *.sql files of DIR (the application's migrations) to each sandbox schema instead of the built-in tables."`
 	MetricsListen    string   `default:"127.0.0.1:9464" placeholder:"ADDR" help:"Serve Prometheus metrics on http://ADDR/metrics (empty: off)."`
+	PostgresBin      string   `env:"GAIB_POSTGRES_BIN" placeholder:"DIR" help:"Directory of initdb and postgres for the managed cluster (default: /usr/lib/postgresql/<newest>/bin)."`
+	RedisServer      string   `env:"GAIB_REDIS_SERVER" placeholder:"PATH" help:"redis-server binary for the managed server (default: /usr/bin/redis-server)."`
 	NoPostgres       bool     `help:"Run without the Postgres plane."`
 	NoRedis          bool     `help:"Run without the Redis plane."`
 	Debug            bool     `help:"Debug logs, including the embedded NATS server's."`

@@ -26,6 +26,8 @@ type PostgresOptions struct {
 	Port int
 	// Fast turns off durability (fsync) for throwaway test clusters.
 	Fast bool
+	// BinDir holds initdb and postgres; default: found with PostgresBinaries.
+	BinDir string
 }
 
 // Postgres is a running managed Postgres server.
@@ -48,9 +50,14 @@ func PostgresBinaries() (string, error) {
 // waits until it accepts connections. The superuser is "gaib" with a random password kept
 // in Dir; URL returns a connection URL for it.
 func StartPostgres(o PostgresOptions) (*Postgres, error) {
-	bin, err := PostgresBinaries()
-	if err != nil {
-		return nil, err
+	bin := o.BinDir
+	if bin == "" {
+		var err error
+		if bin, err = PostgresBinaries(); err != nil {
+			return nil, err
+		}
+	} else if _, err := os.Stat(filepath.Join(bin, "initdb")); err != nil {
+		return nil, fmt.Errorf("postgres server binaries in %s: %w (install Debian's postgresql package)", bin, ErrNotInstalled)
 	}
 	as, err := unprivileged("postgres", "nobody")
 	if err != nil {

@@ -22,6 +22,8 @@ type RedisOptions struct {
 	Port int
 	// Ephemeral turns persistence off (tests).
 	Ephemeral bool
+	// Binary is the redis-server to run; default: found with RedisBinary.
+	Binary string
 }
 
 // Redis is a running managed redis-server.
@@ -42,9 +44,14 @@ func RedisBinary() (string, error) {
 // StartRedis starts redis-server on loopback with an ACL file in o.Dir (so sandbox users
 // survive restarts once saved) whose default user is the admin, password-protected.
 func StartRedis(o RedisOptions) (*Redis, error) {
-	bin, err := RedisBinary()
-	if err != nil {
-		return nil, err
+	bin := o.Binary
+	if bin == "" {
+		var err error
+		if bin, err = RedisBinary(); err != nil {
+			return nil, err
+		}
+	} else if _, err := os.Stat(bin); err != nil {
+		return nil, fmt.Errorf("redis-server %s: %w (install Debian's redis-server package)", bin, ErrNotInstalled)
 	}
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -25,7 +26,7 @@ func serveInProcess(t *testing.T, args ...string) (string, func() int) {
 	return serveInProcessOut(t, &syncBuffer{}, args...)
 }
 
-// serveInProcessOut is serveInProcess with serve's stdout kept in out.
+// serveInProcessOut is serveInProcess with serve's stdout and stderr kept in out.
 func serveInProcessOut(t *testing.T, out *syncBuffer, args ...string) (string, func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -33,7 +34,7 @@ func serveInProcessOut(t *testing.T, out *syncBuffer, args ...string) (string, f
 	done := make(chan int, 1)
 	go func() {
 		done <- cli.Main(ctx, append([]string{"serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"}, args...),
-			&cli.IO{Stdout: out, Stderr: &errb})
+			&cli.IO{Stdout: out, Stderr: io.MultiWriter(out, &errb)})
 	}()
 	var url string
 	eventually(t, "serve to print its ready line", func() bool {
@@ -133,5 +134,37 @@ func TestServeAgainstAnExistingNATS(t *testing.T) {
 	// Only the sandbox service runs: no router answers.
 	if r := runGaib(t, "", "--json", "--server", url, "router", "stats"); r.Code != sandbox.ExitUnreachable {
 		t.Fatalf("router stats with no router: exit %d %s", r.Code, r.Stdout)
+	}
+}
+
+// TestServeWithoutDatabaseBinariesDisablesThePlanes checks the zero-config promise on a
+// machine without postgresql and redis-server: one line each naming the package, and a
+// mesh that works without those planes.
+func TestServeWithoutDatabaseBinariesDisablesThePlanes(t *testing.T) {
+	var out syncBuffer
+	missing := filepath.Join(t.TempDir(), "missing")
+	url, stop := serveInProcessOut(t, &out, "--data-dir", t.TempDir(), "--postgres-bin", missing, "--redis-server", missing)
+	if !strings.Contains(out.String(), "no database planes") {
+		t.Fatalf("ready line: %q", out.String())
+	}
+	runGaib(t, "", "--server", url, "sandbox", "create", "bare").must(t)
+	var resp struct {
+		Env map[string]string `json:"env"`
+	}
+	decodeStrict(t, runGaib(t, "", "--json", "--server", url, "sandbox", "connect", "bare").must(t).Stdout, &resp)
+	for _, k := range []string{"DATABASE_URL", "SANDBOX_SCHEMA", "REDIS_URL", "SANDBOX_REDIS_PREFIX"} {
+		if _, ok := resp.Env[k]; ok {
+			t.Errorf("connect prints %s with the plane disabled", k)
+		}
+	}
+	if resp.Env["SANDBOX_NATS_PREFIX"] == "" {
+		t.Errorf("connect lost the NATS settings: %v", resp.Env)
+	}
+	stop()
+	errs := out.String()
+	for _, want := range []string{"postgres plane disabled", "install Debian's postgresql package", "redis plane disabled", "install Debian's redis-server package"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("serve's stderr does not say %q:\n%s", want, errs)
+		}
 	}
 }
