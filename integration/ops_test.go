@@ -138,5 +138,10 @@ func TestOrphansAreFoundAndRemovedButLiveSandboxesNeverFlagged(t *testing.T) {
 	if n := streamCount(t, js, sandbox.StreamSandbox); n != 1 {
 		t.Errorf("sandbox stream holds %d messages, want the live sandbox's 1", n)
 	}
-	pm.gaib(t, "sandbox", "create", "reclaim", "--guild", guildB).must(t)
+	// The lost sandbox's name, guild and quota slot are free again.
+	pm.gaib(t, "sandbox", "create", "lost", "--guild", guildB).must(t)
+	slots, err := pm.Store.Slots(ctx)
+	if err != nil || len(slots["tester"]) != 2 {
+		t.Fatalf("quota slots of tester after removal: %v %v", slots, err)
+	}
 }

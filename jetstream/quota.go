@@ -67,3 +67,24 @@ func decodeSlots(b []byte) (ownerSlots, error) {
 	err := json.Unmarshal(b, &s)
 	return s, err
 }
+
+// Slots returns every owner's quota slots (owner → sandbox ids).
+func (s *Store) Slots(ctx context.Context) (map[string][]string, error) {
+	raw, err := allValues(ctx, s.owners)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]string, len(raw))
+	for key, v := range raw {
+		owner, err := base64.RawURLEncoding.DecodeString(key)
+		if err != nil {
+			continue // not a key this package wrote
+		}
+		slots, err := decodeSlots([]byte(v))
+		if err != nil {
+			return nil, err
+		}
+		out[string(owner)] = slots.IDs
+	}
+	return out, nil
+}

@@ -15,7 +15,7 @@ type Inventory interface {
 }
 
 // The stores orphan detection compares with the records.
-var OrphanStores = []string{"postgres", "redis", "sandbox-stream", "routes"}
+var OrphanStores = []string{"postgres", "redis", "sandbox-stream", "routes", "names", "quota"}
 
 // Orphan is a sandbox id that owns resources in a store but has no live record.
 type Orphan struct {
@@ -23,6 +23,10 @@ type Orphan struct {
 	Store  string   `json:"store"`
 	Kinds  []string `json:"kinds"`
 	Guilds []string `json:"guilds,omitempty"`
+	// Names and Owners are the names still reserved and the owners whose quota slot is
+	// still taken by the id.
+	Names  []string `json:"names,omitempty"`
+	Owners []string `json:"owners,omitempty"`
 }
 
 // OrphanReport is the result of an orphan scan.
@@ -37,8 +41,9 @@ type OrphansRequest struct {
 	Remove bool `json:"remove,omitempty"`
 }
 
-// Orphans compares every store with the records. An id is an orphan in a store when it
-// has resources there and its record is missing or destroyed; a sandbox that is
+// Orphans compares every store (Postgres, Redis, the sandbox stream, routes, the name
+// index and quota slots) with the records. An id is an orphan in a store when it has
+// resources there and its record is missing or destroyed; a sandbox that is
 // provisioning, running, expired or being destroyed is never flagged. The stores are read
 // before the records, so a sandbox created during the scan (its record always comes first)
 // cannot be mistaken for an orphan. With req.Remove every orphan's resources are removed.
@@ -76,6 +81,29 @@ func (s *Sandboxes) Orphans(ctx context.Context, req OrphansRequest) (OrphanRepo
 		found["routes"][id] = []string{"route"}
 	}
 
+	names, err := s.store.Names(ctx)
+	if err != nil {
+		return OrphanReport{}, fmt.Errorf("names: %w", err)
+	}
+	namesOf := map[string][]string{}
+	found["names"] = map[string][]string{}
+	for name, id := range names {
+		namesOf[id] = append(namesOf[id], name)
+		found["names"][id] = []string{"name"}
+	}
+	slots, err := s.store.Slots(ctx)
+	if err != nil {
+		return OrphanReport{}, fmt.Errorf("quota: %w", err)
+	}
+	ownersOf := map[string][]string{}
+	found["quota"] = map[string][]string{}
+	for owner, ids := range slots {
+		for _, id := range ids {
+			ownersOf[id] = append(ownersOf[id], owner)
+			found["quota"][id] = []string{"slot"}
+		}
+	}
+
 	records, err := s.store.Records(ctx)
 	if err != nil {
 		return OrphanReport{}, err
@@ -91,8 +119,13 @@ func (s *Sandboxes) Orphans(ctx context.Context, req OrphansRequest) (OrphanRepo
 				continue
 			}
 			o := Orphan{ID: id, Store: store, Kinds: kinds}
-			if store == "routes" {
+			switch store {
+			case "routes":
 				o.Guilds = guildsOf[id]
+			case "names":
+				o.Names = namesOf[id]
+			case "quota":
+				o.Owners = ownersOf[id]
 			}
 			rep.Orphans = append(rep.Orphans, o)
 		}
@@ -130,6 +163,20 @@ func (s *Sandboxes) removeOrphan(ctx context.Context, o Orphan) error {
 	case "routes":
 		for _, g := range o.Guilds {
 			if _, err := s.store.ReleaseRoute(ctx, g, o.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "names":
+		for _, n := range o.Names {
+			if err := s.store.ReleaseName(ctx, n, o.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "quota":
+		for _, owner := range o.Owners {
+			if err := s.store.ReleaseSlot(ctx, owner, o.ID); err != nil {
 				return err
 			}
 		}
