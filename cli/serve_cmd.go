@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,6 +84,44 @@ func defaultDataDir() (string, error) {
 	return filepath.Join(home, ".local", "share", "gaib"), nil
 }
 
+// connectNATS connects to --server/NATS_URL/--context, or starts the embedded server when
+// none is given. stop closes the connection and stops the embedded server.
+func (c *ServeCmd) connectNATS(g *Globals) (nc *nats.Conn, url, where string, stop func(), err error) {
+	url, opts, err := g.connection()
+	if err != nil {
+		return nil, "", "", nil, err
+	}
+	where, shutdown := "external", func() {}
+	if url == "" {
+		ns, err := embedded.StartNATS(embedded.NATSOptions{
+			StoreDir: filepath.Join(c.DataDir, "nats"), Listen: c.Listen, Debug: c.Debug,
+		})
+		if err != nil {
+			return nil, "", "", nil, sandbox.Errorf(sandbox.CodeUnavailable, "%v", err)
+		}
+		url, where, shutdown = ns.ClientURL(), "embedded, data in "+c.DataDir, ns.Shutdown
+	}
+	nc, err = nats.Connect(url, append(opts, nats.Name("gaib-serve"), nats.MaxReconnects(-1))...)
+	if err != nil {
+		shutdown()
+		return nil, "", "", nil, unreachable(url, err)
+	}
+	return nc, url, where, func() { nc.Close(); shutdown() }, nil
+}
+
+// withoutUserinfo strips credentials from a (comma-separated) NATS URL list: `connect` hands
+// the URL to bot workers, who must never receive the mesh's own credentials.
+func withoutUserinfo(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if u, err := neturl.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			u.User = nil
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
 // Run starts the mesh and blocks until ctx ends (SIGINT/SIGTERM), then stops services,
 // drains the connection and stops the embedded server, in that order.
 func (c *ServeCmd) Run(ctx context.Context, g *Globals, o *IO) error {
@@ -104,26 +143,11 @@ func (c *ServeCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 		return fmt.Errorf("data dir: %w", err)
 	}
 
-	url, opts, err := g.connection()
+	nc, url, where, stopNATS, err := c.connectNATS(g)
 	if err != nil {
 		return err
 	}
-	where := "external"
-	if url == "" {
-		ns, err := embedded.StartNATS(embedded.NATSOptions{
-			StoreDir: filepath.Join(c.DataDir, "nats"), Listen: c.Listen, Debug: c.Debug,
-		})
-		if err != nil {
-			return sandbox.Errorf(sandbox.CodeUnavailable, "%v", err)
-		}
-		defer ns.Shutdown()
-		url, where = ns.ClientURL(), "embedded, data in "+c.DataDir
-	}
-	nc, err := nats.Connect(url, append(opts, nats.Name("gaib-serve"), nats.MaxReconnects(-1))...)
-	if err != nil {
-		return unreachable(url, err)
-	}
-	defer nc.Close()
+	defer stopNATS()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return err
@@ -151,7 +175,7 @@ func (c *ServeCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	}
 	mesh, err := services.StartMesh(ctx, nc, store, services.MeshConfig{
 		Workers: c.Workers, Only: c.Only, SweepInterval: set.sweep, Retention: set.retention, Metrics: metrics,
-		Sandbox: services.SandboxConfig{MaxPerOwner: c.MaxPerOwner, TTL: set.ttl, NATSURL: url, Planes: planes},
+		Sandbox: services.SandboxConfig{MaxPerOwner: c.MaxPerOwner, TTL: set.ttl, NATSURL: withoutUserinfo(url), Planes: planes},
 	}, log)
 	if err != nil {
 		return err
