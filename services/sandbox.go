@@ -76,30 +76,10 @@ func (s *Sandboxes) now() time.Time { return s.cfg.Now().UTC() }
 // guild routes, then every plane, then running. It is all-or-nothing: on any failure what
 // was done is undone and the cause is returned.
 func (s *Sandboxes) Create(ctx context.Context, req sandbox.CreateRequest) (sandbox.Record, error) {
-	if err := sandbox.ValidateOwner(req.Owner); err != nil {
-		return sandbox.Record{}, err
-	}
-	if req.Name == "" {
-		req.Name = sandbox.DefaultName(req.Owner)
-	}
-	if err := sandbox.ValidateName(req.Name); err != nil {
-		return sandbox.Record{}, err
-	}
-	ttl := s.cfg.TTL.Default
-	if req.TTL != "" {
-		var err error
-		if ttl, err = sandbox.ParseTTL(req.TTL); err != nil {
-			return sandbox.Record{}, err
-		}
-	}
-	if err := s.cfg.TTL.Check(ttl); err != nil {
-		return sandbox.Record{}, err
-	}
-	guilds, err := uniqueGuilds(req.Guilds)
+	rec, err := s.newRecord(req)
 	if err != nil {
-		return sandbox.Record{}, err
+		return rec, err
 	}
-	rec := sandbox.NewRecord(sandbox.NewID(), req.Name, req.Owner, ttl, guilds, s.now())
 	if req.DryRun {
 		return rec, s.dryRun(ctx, rec)
 	}
@@ -156,6 +136,34 @@ func (s *Sandboxes) Create(ctx context.Context, req sandbox.CreateRequest) (sand
 		s.syncRoutes(ctx, routeRev)
 	}
 	return running, nil
+}
+
+// newRecord validates a create request and returns the record it asks for.
+func (s *Sandboxes) newRecord(req sandbox.CreateRequest) (sandbox.Record, error) {
+	if err := sandbox.ValidateOwner(req.Owner); err != nil {
+		return sandbox.Record{}, err
+	}
+	if req.Name == "" {
+		req.Name = sandbox.DefaultName(req.Owner)
+	}
+	if err := sandbox.ValidateName(req.Name); err != nil {
+		return sandbox.Record{}, err
+	}
+	ttl := s.cfg.TTL.Default
+	if req.TTL != "" {
+		var err error
+		if ttl, err = sandbox.ParseTTL(req.TTL); err != nil {
+			return sandbox.Record{}, err
+		}
+	}
+	if err := s.cfg.TTL.Check(ttl); err != nil {
+		return sandbox.Record{}, err
+	}
+	guilds, err := uniqueGuilds(req.Guilds)
+	if err != nil {
+		return sandbox.Record{}, err
+	}
+	return sandbox.NewRecord(sandbox.NewID(), req.Name, req.Owner, ttl, guilds, s.now()), nil
 }
 
 // dryRun reports what would stop a create without changing anything.
