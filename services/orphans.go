@@ -161,26 +161,11 @@ func (s *Sandboxes) removeOrphan(ctx context.Context, o Orphan) error {
 	case "sandbox-stream":
 		return s.store.PurgeSandboxMessages(ctx, o.ID)
 	case "routes":
-		for _, g := range o.Guilds {
-			if _, err := s.store.ReleaseRoute(ctx, g, o.ID); err != nil {
-				return err
-			}
-		}
-		return nil
+		return each(o.Guilds, func(g string) error { _, err := s.store.ReleaseRoute(ctx, g, o.ID); return err })
 	case "names":
-		for _, n := range o.Names {
-			if err := s.store.ReleaseName(ctx, n, o.ID); err != nil {
-				return err
-			}
-		}
-		return nil
+		return each(o.Names, func(n string) error { return s.store.ReleaseName(ctx, n, o.ID) })
 	case "quota":
-		for _, owner := range o.Owners {
-			if err := s.store.ReleaseSlot(ctx, owner, o.ID); err != nil {
-				return err
-			}
-		}
-		return nil
+		return each(o.Owners, func(owner string) error { return s.store.ReleaseSlot(ctx, owner, o.ID) })
 	}
 	for _, p := range s.cfg.Planes {
 		if p.Name() == o.Store {
@@ -188,4 +173,14 @@ func (s *Sandboxes) removeOrphan(ctx context.Context, o Orphan) error {
 		}
 	}
 	return fmt.Errorf("no plane %s", o.Store)
+}
+
+// each calls f on every item and stops at the first error.
+func each(items []string, f func(string) error) error {
+	for _, it := range items {
+		if err := f(it); err != nil {
+			return err
+		}
+	}
+	return nil
 }
