@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/arrakis/gaib/embedded/embeddedtest"
 	"github.com/arrakis/gaib/router"
 	"github.com/arrakis/gaib/sandbox"
 	"github.com/arrakis/gaib/services"
@@ -30,7 +31,8 @@ func startRouterB(t testing.TB, m *testMesh, cfg router.Config) (*router.Router,
 	loaded := make(chan struct{})
 	go func() { _ = router.Watch(ctx, m.Store.RoutesBucket(), table, loaded) }()
 	<-loaded
-	js, err := jetstream.New(m.NC, jetstream.WithPublishAsyncMaxPending(4096))
+	// A connection of its own, as a router process has.
+	js, err := jetstream.New(embeddedtest.Conn(t, m.URL), jetstream.WithPublishAsyncMaxPending(4096))
 	if err != nil {
 		t.Fatal(err)
 	}
