@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/arrakis/gaib/sandbox"
 	"github.com/arrakis/gaib/services"
 )
@@ -198,4 +200,41 @@ func TestBackgroundSweeperExpiresSandboxes(t *testing.T) {
 		return err == nil && st.Status == sandbox.StatusDestroyed
 	})
 	m.gaib(t, "sandbox", "create", "ephemeral").must(t)
+}
+
+func TestEveryChangeIsAudited(t *testing.T) {
+	m := startMesh(t, services.MeshConfig{})
+	js, _ := jetstream.New(m.NC)
+	rec := m.gaib(t, "--json", "--owner", "alice", "sandbox", "create", "audited").must(t).record(t)
+	m.gaib(t, "--owner", "bob", "sandbox", "extend", "audited", "--ttl", "1h").must(t)
+	m.gaib(t, "--owner", "bob", "sandbox", "link", "audited", guildA).must(t)
+	m.gaib(t, "--owner", "carol", "sandbox", "unlink", "audited", guildA).must(t)
+	m.gaib(t, "--owner", "dave", "sandbox", "destroy", "audited", "--yes").must(t)
+	// Refused requests change nothing and are not audited.
+	m.gaib(t, "--owner", "eve", "sandbox", "extend", rec.ID, "--ttl", "1h")
+
+	var got []string
+	for _, msg := range readStream(t, js, sandbox.StreamAudit) {
+		var e struct {
+			Actor     string          `json:"actor"`
+			Action    string          `json:"action"`
+			SandboxID string          `json:"sandbox_id"`
+			Before    *sandbox.Record `json:"before"`
+			After     *sandbox.Record `json:"after"`
+		}
+		if err := json.Unmarshal(msg.Data, &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.SandboxID != rec.ID || msg.Subject != sandbox.AuditSubject(rec.ID, e.Action) || e.After == nil {
+			t.Fatalf("audit entry %s: %+v", msg.Subject, e)
+		}
+		if e.Action != "create" && e.Before == nil {
+			t.Fatalf("%s has no before", e.Action)
+		}
+		got = append(got, e.Actor+":"+e.Action)
+	}
+	want := []string{"alice:create", "bob:extend", "bob:register-guild", "carol:unregister-guild", "dave:destroy"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("audit = %v, want %v", got, want)
+	}
 }
