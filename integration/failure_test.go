@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/arrakis/gaib/keyspace"
 	"github.com/arrakis/gaib/sandbox"
@@ -122,4 +123,46 @@ func startPlaneMeshWith(t *testing.T, base *planeMesh, planes []services.Plane) 
 	pm := *base
 	pm.testMesh = startMesh(t, services.MeshConfig{Sandbox: services.SandboxConfig{Planes: planes}})
 	return &pm
+}
+
+// TestCleanupFinishesACreateInterruptedByACrash leaves a create half-done, the way a crash
+// of the serving process would (record provisioning, name, slot, route and schema taken,
+// Redis not reached), and checks that the sweep undoes it once it is stale.
+func TestCleanupFinishesACreateInterruptedByACrash(t *testing.T) {
+	var clock atomicClock
+	clock.set(time.Now())
+	pm := startPlaneMesh(t, services.MeshConfig{Sandbox: services.SandboxConfig{Now: clock.now}}, nil)
+	ctx := context.Background()
+	rec := sandbox.NewRecord(sandbox.NewID(), "crashed", "tester", time.Hour, []string{guildA}, clock.now())
+	if _, err := pm.Store.CreateRecord(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := pm.Store.ReserveName(ctx, rec.Name, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := pm.Store.AcquireSlot(ctx, rec.Owner, rec.ID, 5); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pm.Store.ClaimRoute(ctx, guildA, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := pm.PG.Provision(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	// A young provisioning sandbox is a create in progress: neither destroy nor sweep touch it.
+	if r := pm.gaib(t, "--json", "sandbox", "destroy", "crashed", "--yes"); r.errorCode(t) != sandbox.CodeWrongState {
+		t.Fatalf("destroy of a create in progress: %s", r.Stdout)
+	}
+	if rep, err := pm.Mesh.Sandboxes.Sweep(ctx, time.Hour); err != nil || len(rep.Destroyed) != 0 {
+		t.Fatalf("sweep of a young create: %+v %v", rep, err)
+	}
+	clock.set(clock.now().Add(11 * time.Minute))
+	rep, err := pm.Mesh.Sandboxes.Sweep(ctx, time.Hour)
+	if err != nil || len(rep.Destroyed) != 1 || rep.Destroyed[0] != rec.ID {
+		t.Fatalf("sweep of a stale create: %+v %v", rep, err)
+	}
+	if left := pm.leftovers(t, rec.ID); len(left) != 0 {
+		t.Fatalf("left behind: %v", left)
+	}
+	pm.gaib(t, "sandbox", "create", "crashed", "--guild", guildA).must(t)
 }
