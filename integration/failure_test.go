@@ -6,10 +6,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/arrakis/gaib/embedded"
+	"github.com/arrakis/gaib/embedded/embeddedtest"
 	"github.com/arrakis/gaib/keyspace"
 	"github.com/arrakis/gaib/sandbox"
 	"github.com/arrakis/gaib/schema"
@@ -165,4 +168,45 @@ func TestCleanupFinishesACreateInterruptedByACrash(t *testing.T) {
 		t.Fatalf("left behind: %v", left)
 	}
 	pm.gaib(t, "sandbox", "create", "crashed", "--guild", guildA).must(t)
+}
+
+// TestDestroyStoppedHalfWayResumes stops Redis under a destroy: the destroy fails, says so
+// on the record, keeps the sandbox destroying; once Redis is back, destroy finishes.
+func TestDestroyStoppedHalfWayResumes(t *testing.T) {
+	dir := t.TempDir()
+	rs, err := embedded.StartRedis(embedded.RedisOptions{Dir: dir, Ephemeral: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(rs.URL())
+	port, _ := strconv.Atoi(u.Port())
+	pm := startPlaneMeshOn(t, embeddedtest.Database(t), rs.URL(), services.MeshConfig{}, nil)
+	rec := pm.gaib(t, "--json", "sandbox", "create", "halfway", "--guild", guildA).must(t).record(t)
+
+	rs.Stop()
+	r := pm.gaib(t, "--json", "sandbox", "destroy", "halfway", "--yes")
+	if r.Code == 0 || !strings.Contains(r.Stdout, "run destroy again") {
+		t.Fatalf("destroy with Redis down: exit %d %s", r.Code, r.Stdout)
+	}
+	st := pm.gaib(t, "--json", "sandbox", "status", rec.ID).must(t).record(t)
+	if st.Status != sandbox.StatusDestroying || st.Error == nil {
+		t.Fatalf("after a failed destroy: %+v", st)
+	}
+	// Routes went first: the guild already routes to production.
+	if _, err := pm.Store.Route(context.Background(), guildA); !errors.Is(err, sandbox.ErrNotFound) {
+		t.Fatalf("route kept: %v", err)
+	}
+
+	rs, err = embedded.StartRedis(embedded.RedisOptions{Dir: dir, Port: port, Ephemeral: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rs.Stop)
+	done := pm.gaib(t, "--json", "sandbox", "destroy", rec.ID, "--yes").must(t).record(t)
+	if done.Status != sandbox.StatusDestroyed || done.Error != nil {
+		t.Fatalf("resumed destroy: %+v", done)
+	}
+	if left := pm.leftovers(t, rec.ID); len(left) != 0 {
+		t.Fatalf("left behind: %v", left)
+	}
 }
