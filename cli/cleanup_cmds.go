@@ -63,10 +63,8 @@ func (c *CleanupOrphansCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 			fmt.Fprintln(w, "SANDBOX ID\tSTORE\tWHAT")
 			for _, or := range rep.Orphans {
 				what := strings.Join(or.Kinds, ", ")
-				for label, list := range map[string][]string{"guilds": or.Guilds, "names": or.Names, "owners": or.Owners} {
-					if len(list) > 0 {
-						what += " (" + label + " " + strings.Join(list, ", ") + ")"
-					}
+				if len(or.Keys) > 0 {
+					what += " (" + strings.Join(or.Keys, ", ") + ")"
 				}
 				fmt.Fprintf(w, "%s\t%s\t%s\n", or.ID, or.Store, what)
 			}

@@ -57,18 +57,15 @@ func (c *ServeCmd) planes(ctx context.Context, secret sandbox.Secret, o *IO) (pl
 		}
 	}()
 	if !c.NoPostgres {
-		pgURL, where := c.Postgres, "external"
-		if pgURL == "" {
+		pgURL, where, err := managed(o, "postgres", "no database", c.Postgres, &closers, func() (string, func(), error) {
 			pg, err := embedded.StartPostgres(embedded.PostgresOptions{Dir: embedded.PostgresDir(c.DataDir), BinDir: c.PostgresBin})
-			switch {
-			case errors.Is(err, embedded.ErrNotInstalled):
-				fmt.Fprintf(o.Stderr, "gaib: postgres plane disabled: %v; sandboxes get no database\n", err)
-			case err != nil:
-				return nil, nil, stop, fmt.Errorf("managed postgres: %w", err)
-			default:
-				closers = append(closers, pg.Stop)
-				pgURL, where = pg.URL(), "managed"
+			if err != nil {
+				return "", nil, err
 			}
+			return pg.URL(), pg.Stop, nil
+		})
+		if err != nil {
+			return nil, nil, stop, err
 		}
 		if pgURL != "" {
 			mig := schema.DefaultMigrations()
@@ -87,21 +84,19 @@ func (c *ServeCmd) planes(ctx context.Context, secret sandbox.Secret, o *IO) (pl
 		}
 	}
 	if !c.NoRedis {
-		redisURL, where, save := c.Redis, "external", false
-		if redisURL == "" {
+		redisURL, where, err := managed(o, "redis", "no Redis user", c.Redis, &closers, func() (string, func(), error) {
 			r, err := embedded.StartRedis(embedded.RedisOptions{Dir: filepath.Join(c.DataDir, "redis"), Binary: c.RedisServer})
-			switch {
-			case errors.Is(err, embedded.ErrNotInstalled):
-				fmt.Fprintf(o.Stderr, "gaib: redis plane disabled: %v; sandboxes get no Redis user\n", err)
-			case err != nil:
-				return nil, nil, stop, fmt.Errorf("managed redis: %w", err)
-			default:
-				closers = append(closers, r.Stop)
-				redisURL, where, save = r.URL(), "managed", true
+			if err != nil {
+				return "", nil, err
 			}
+			return r.URL(), r.Stop, nil
+		})
+		if err != nil {
+			return nil, nil, stop, err
 		}
 		if redisURL != "" {
-			r, err := keyspace.Open(ctx, redisURL, secret, save)
+			// The managed server has an ACL file: persist users there.
+			r, err := keyspace.Open(ctx, redisURL, secret, where == "managed")
 			if err != nil {
 				return nil, nil, stop, err
 			}
@@ -111,4 +106,23 @@ func (c *ServeCmd) planes(ctx context.Context, secret sandbox.Secret, o *IO) (pl
 		}
 	}
 	return planes, notes, stop, nil
+}
+
+// managed returns url when the user gave one ("external"), else starts the managed server
+// ("managed") and registers its stop in closers. A missing binary disables the plane with
+// one line on stderr and returns "".
+func managed(o *IO, plane, without, url string, closers *[]func(), start func() (string, func(), error)) (string, string, error) {
+	if url != "" {
+		return url, "external", nil
+	}
+	url, stop, err := start()
+	switch {
+	case errors.Is(err, embedded.ErrNotInstalled):
+		fmt.Fprintf(o.Stderr, "gaib: %s plane disabled: %v; sandboxes get %s\n", plane, err, without)
+		return "", "", nil
+	case err != nil:
+		return "", "", fmt.Errorf("managed %s: %w", plane, err)
+	}
+	*closers = append(*closers, stop)
+	return url, "managed", nil
 }

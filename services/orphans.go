@@ -19,15 +19,16 @@ var OrphanStores = []string{"postgres", "redis", "sandbox-stream", "routes", "na
 
 // Orphan is a sandbox id that owns resources in a store but has no live record.
 type Orphan struct {
-	ID     string   `json:"id"`
-	Store  string   `json:"store"`
-	Kinds  []string `json:"kinds"`
-	Guilds []string `json:"guilds,omitempty"`
-	// Names and Owners are the names still reserved and the owners whose quota slot is
-	// still taken by the id.
-	Names  []string `json:"names,omitempty"`
-	Owners []string `json:"owners,omitempty"`
+	ID    string   `json:"id"`
+	Store string   `json:"store"`
+	Kinds []string `json:"kinds"`
+	// Keys are, in the KV stores, the keys the id still holds: guild ids (routes), names
+	// (names) or owners (quota).
+	Keys []string `json:"keys,omitempty"`
 }
+
+// kvKinds names what an id holds in each KV store that orphan detection reads.
+var kvKinds = map[string]string{"routes": "route", "names": "name", "quota": "slot"}
 
 // OrphanReport is the result of an orphan scan.
 type OrphanReport struct {
@@ -72,35 +73,19 @@ func (s *Sandboxes) Orphans(ctx context.Context, req OrphansRequest) (OrphanRepo
 	if err != nil {
 		return OrphanReport{}, fmt.Errorf("routes: %w", err)
 	}
-	guildsOf := map[string][]string{}
-	for guild, id := range routes {
-		guildsOf[id] = append(guildsOf[id], guild)
-	}
-	found["routes"] = map[string][]string{}
-	for id := range guildsOf {
-		found["routes"][id] = []string{"route"}
-	}
-
 	names, err := s.store.Names(ctx)
 	if err != nil {
 		return OrphanReport{}, fmt.Errorf("names: %w", err)
-	}
-	namesOf := map[string][]string{}
-	found["names"] = map[string][]string{}
-	for name, id := range names {
-		namesOf[id] = append(namesOf[id], name)
-		found["names"][id] = []string{"name"}
 	}
 	slots, err := s.store.Slots(ctx)
 	if err != nil {
 		return OrphanReport{}, fmt.Errorf("quota: %w", err)
 	}
-	ownersOf := map[string][]string{}
-	found["quota"] = map[string][]string{}
+	// For the KV stores, found holds the keys each id still holds.
+	found["routes"], found["names"], found["quota"] = byID(routes), byID(names), map[string][]string{}
 	for owner, ids := range slots {
 		for _, id := range ids {
-			ownersOf[id] = append(ownersOf[id], owner)
-			found["quota"][id] = []string{"slot"}
+			found["quota"][id] = append(found["quota"][id], owner)
 		}
 	}
 
@@ -119,13 +104,8 @@ func (s *Sandboxes) Orphans(ctx context.Context, req OrphansRequest) (OrphanRepo
 				continue
 			}
 			o := Orphan{ID: id, Store: store, Kinds: kinds}
-			switch store {
-			case "routes":
-				o.Guilds = guildsOf[id]
-			case "names":
-				o.Names = namesOf[id]
-			case "quota":
-				o.Owners = ownersOf[id]
+			if kind, ok := kvKinds[store]; ok {
+				o.Kinds, o.Keys = []string{kind}, kinds
 			}
 			rep.Orphans = append(rep.Orphans, o)
 		}
@@ -161,11 +141,11 @@ func (s *Sandboxes) removeOrphan(ctx context.Context, o Orphan) error {
 	case "sandbox-stream":
 		return s.store.PurgeSandboxMessages(ctx, o.ID)
 	case "routes":
-		return each(o.Guilds, func(g string) error { _, err := s.store.ReleaseRoute(ctx, g, o.ID); return err })
+		return each(o.Keys, func(g string) error { _, err := s.store.ReleaseRoute(ctx, g, o.ID); return err })
 	case "names":
-		return each(o.Names, func(n string) error { return s.store.ReleaseName(ctx, n, o.ID) })
+		return each(o.Keys, func(n string) error { return s.store.ReleaseName(ctx, n, o.ID) })
 	case "quota":
-		return each(o.Owners, func(owner string) error { return s.store.ReleaseSlot(ctx, owner, o.ID) })
+		return each(o.Keys, func(owner string) error { return s.store.ReleaseSlot(ctx, owner, o.ID) })
 	}
 	for _, p := range s.cfg.Planes {
 		if p.Name() == o.Store {
@@ -183,4 +163,13 @@ func each(items []string, f func(string) error) error {
 		}
 	}
 	return nil
+}
+
+// byID inverts key → id into id → keys.
+func byID(m map[string]string) map[string][]string {
+	out := map[string][]string{}
+	for k, id := range m {
+		out[id] = append(out[id], k)
+	}
+	return out
 }
