@@ -30,15 +30,3 @@ func TestNATSContextSuppliesURLAndCredentials(t *testing.T) {
 		}
 	}
 }
-
-func TestConnectNeverHandsOutTheMeshCredentials(t *testing.T) {
-	for in, want := range map[string]string{
-		"nats://admin:s3cret@nats-1:4222,nats://admin:s3cret@nats-2:4222": "nats://nats-1:4222,nats://nats-2:4222",
-		"nats://127.0.0.1:4222": "nats://127.0.0.1:4222",
-		"tls://token@h:4222":    "tls://h:4222",
-	} {
-		if got := withoutUserinfo(in); got != want {
-			t.Errorf("withoutUserinfo(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

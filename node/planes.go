@@ -1,14 +1,11 @@
-package cli
+package node
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
+	"io"
 	"path/filepath"
-	"strings"
 
 	"github.com/arrakis/gaib/embedded"
 	"github.com/arrakis/gaib/keyspace"
@@ -17,34 +14,10 @@ import (
 	"github.com/arrakis/gaib/services"
 )
 
-// loadSecret returns GAIB_SECRET, else the secret in <dataDir>/secret, created on first
-// start.
-func loadSecret(dataDir string) (sandbox.Secret, error) {
-	if s := os.Getenv("GAIB_SECRET"); s != "" {
-		return sandbox.Secret(s), nil
-	}
-	file := filepath.Join(dataDir, "secret")
-	if b, err := os.ReadFile(file); err == nil && len(strings.TrimSpace(string(b))) > 0 {
-		return sandbox.Secret(strings.TrimSpace(string(b))), nil
-	}
-	var raw [32]byte
-	_, _ = rand.Read(raw[:])
-	s := hex.EncodeToString(raw[:])
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("secret: %w", err)
-	}
-	defer f.Close()
-	if _, err := f.WriteString(s + "\n"); err != nil {
-		return nil, err
-	}
-	return sandbox.Secret(s), nil
-}
-
 // planes opens the Postgres and Redis planes: the URLs given, else managed local servers
 // from the installed binaries; a missing binary disables that plane with one line saying
 // what to install. stop closes and stops everything opened.
-func (c *ServeCmd) planes(ctx context.Context, secret sandbox.Secret, o *IO) (planes []services.Plane, notes []string, stop func(), err error) {
+func (c *Config) planes(ctx context.Context, secret sandbox.Secret, stderr io.Writer) (planes []services.Plane, notes []string, stop func(), err error) {
 	var closers []func()
 	stop = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -57,7 +30,7 @@ func (c *ServeCmd) planes(ctx context.Context, secret sandbox.Secret, o *IO) (pl
 		}
 	}()
 	if !c.NoPostgres {
-		pgURL, where, err := managed(o, "postgres", "no database", c.Postgres, &closers, func() (string, func(), error) {
+		pgURL, where, err := managed(stderr, "postgres", "no database", c.Postgres, &closers, func() (string, func(), error) {
 			pg, err := embedded.StartPostgres(embedded.PostgresOptions{Dir: embedded.PostgresDir(c.DataDir), BinDir: c.PostgresBin})
 			if err != nil {
 				return "", nil, err
@@ -84,7 +57,7 @@ func (c *ServeCmd) planes(ctx context.Context, secret sandbox.Secret, o *IO) (pl
 		}
 	}
 	if !c.NoRedis {
-		redisURL, where, err := managed(o, "redis", "no Redis user", c.Redis, &closers, func() (string, func(), error) {
+		redisURL, where, err := managed(stderr, "redis", "no Redis user", c.Redis, &closers, func() (string, func(), error) {
 			r, err := embedded.StartRedis(embedded.RedisOptions{Dir: filepath.Join(c.DataDir, "redis"), Binary: c.RedisServer})
 			if err != nil {
 				return "", nil, err
@@ -111,14 +84,14 @@ func (c *ServeCmd) planes(ctx context.Context, secret sandbox.Secret, o *IO) (pl
 // managed returns url when the user gave one ("external"), else starts the managed server
 // ("managed") and registers its stop in closers. A missing binary disables the plane with
 // one line on stderr and returns "".
-func managed(o *IO, plane, without, url string, closers *[]func(), start func() (string, func(), error)) (string, string, error) {
+func managed(stderr io.Writer, plane, without, url string, closers *[]func(), start func() (string, func(), error)) (string, string, error) {
 	if url != "" {
 		return url, "external", nil
 	}
 	url, stop, err := start()
 	switch {
 	case errors.Is(err, embedded.ErrNotInstalled):
-		fmt.Fprintf(o.Stderr, "gaib: %s plane disabled: %v; sandboxes get %s\n", plane, err, without)
+		fmt.Fprintf(stderr, "gaib: %s plane disabled: %v; sandboxes get %s\n", plane, err, without)
 		return "", "", nil
 	case err != nil:
 		return "", "", fmt.Errorf("managed %s: %w", plane, err)

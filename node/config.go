@@ -1,0 +1,90 @@
+package node
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/arrakis/gaib/sandbox"
+)
+
+// Config is everything one gaib process runs with. The zero value of a field means its
+// documented default.
+type Config struct {
+	// DataDir holds the embedded NATS store, the managed databases and the secret. Default
+	// $XDG_DATA_HOME/gaib, else ~/.local/share/gaib.
+	DataDir string
+	// NATSURL joins an existing NATS instead of starting the embedded server.
+	NATSURL string
+	// NATSOptions are connect options for NATSURL (credentials from a context).
+	NATSOptions []nats.Option
+	// Listen is the embedded server's address; port 0 picks a free one. Default
+	// 127.0.0.1:4222.
+	Listen string
+	// Workers is the number of instances of each micro service. Default 4.
+	Workers int
+	// Replicas of every stream and bucket. Default 1.
+	Replicas int
+	// MaxPerOwner is how many sandboxes one owner may have at once. Default 5.
+	MaxPerOwner int
+	// TTL bounds the lifetime of sandboxes.
+	TTL sandbox.TTLBounds
+	// Retention is how long destroyed records stay listed. Default 24h.
+	Retention time.Duration
+	// SweepInterval is the time between cleanup sweeps. Default 30s.
+	SweepInterval time.Duration
+	// Only limits the parts run (sandbox, router, cleanup); empty runs all.
+	Only []string
+	// Postgres and Redis are the admin URLs of external servers; empty starts managed ones.
+	Postgres, Redis string
+	// SchemaMigrations is a directory of *.sql files applied to each sandbox schema instead
+	// of the built-in tables.
+	SchemaMigrations string
+	// MetricsListen serves Prometheus metrics on http://ADDR/metrics; empty turns it off.
+	MetricsListen string
+	// PostgresBin is the directory of initdb and postgres for the managed cluster.
+	PostgresBin string
+	// RedisServer is the redis-server binary for the managed server.
+	RedisServer string
+	// NoPostgres and NoRedis run without that plane.
+	NoPostgres, NoRedis bool
+	// Secret derives every sandbox credential; empty reads (or creates) <DataDir>/secret.
+	Secret string
+	// Debug turns on debug logs, the embedded server's included.
+	Debug bool
+}
+
+// DefaultDataDir is $XDG_DATA_HOME/gaib, else ~/.local/share/gaib.
+func DefaultDataDir() (string, error) {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "gaib"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no home directory for the data dir (set --data-dir): %w", err)
+	}
+	return filepath.Join(home, ".local", "share", "gaib"), nil
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.DataDir == "" {
+		d, err := DefaultDataDir()
+		if err != nil {
+			return c, err
+		}
+		c.DataDir = d
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:4222"
+	}
+	if c.Workers <= 0 {
+		c.Workers = 4
+	}
+	if c.Replicas <= 0 {
+		c.Replicas = 1
+	}
+	return c, nil
+}

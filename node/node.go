@@ -1,0 +1,97 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	gjs "github.com/arrakis/gaib/jetstream"
+	"github.com/arrakis/gaib/services"
+)
+
+// Run starts everything c asks for, writes one ready line to stdout, and blocks until ctx
+// ends (SIGINT/SIGTERM); then it stops the services, drains the connection and stops the
+// servers, in that order. Logs go to stderr.
+func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
+	c, err := c.withDefaults()
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if c.Debug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+
+	nc, url, where, stopNATS, err := c.connectNATS()
+	if err != nil {
+		return err
+	}
+	defer stopNATS()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	store, err := gjs.Open(ctx, js, gjs.Config{Replicas: c.Replicas})
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	secret, err := loadSecret(c.Secret, c.DataDir)
+	if err != nil {
+		return err
+	}
+	planes, notes, stopPlanes, err := c.planes(ctx, secret, stderr)
+	if err != nil {
+		return err
+	}
+	defer stopPlanes()
+	metrics := services.NewMetrics()
+	metricsURL, stopMetrics, err := serveMetrics(c.MetricsListen, metrics, log)
+	if err != nil {
+		// Metrics are for operators; a busy port must not stop a developer's mesh.
+		fmt.Fprintln(stderr, "gaib: metrics disabled:", err)
+	} else {
+		defer stopMetrics()
+	}
+	mesh, err := services.StartMesh(ctx, nc, store, services.MeshConfig{
+		Workers: c.Workers, Only: c.Only, SweepInterval: c.SweepInterval, Retention: c.Retention, Metrics: metrics,
+		Sandbox: services.SandboxConfig{MaxPerOwner: c.MaxPerOwner, TTL: c.TTL, NATSURL: WithoutUserinfo(url), Planes: planes},
+	}, log)
+	if err != nil {
+		return err
+	}
+	parts := "sandbox, router, cleanup"
+	if len(c.Only) > 0 {
+		parts = strings.Join(c.Only, ", ")
+	}
+	if len(notes) == 0 {
+		notes = []string{"no database planes"}
+	}
+	if metricsURL != "" {
+		notes = append(notes, "metrics on "+metricsURL)
+	}
+	fmt.Fprintf(stdout, "gaib ready on %s (%s); services: %s; %d workers; %s. Ctrl-C to stop.\n",
+		url, where, parts, c.Workers, strings.Join(notes, ", "))
+
+	<-ctx.Done()
+	log.Info("shutting down")
+	if err := mesh.Stop(); err != nil {
+		log.Warn("stopping services", "err", err)
+	}
+	if err := nc.Drain(); err != nil {
+		log.Warn("draining connection", "err", err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !nc.IsClosed() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
