@@ -22,7 +22,7 @@ type CleanupRunCmd struct{}
 // Run asks the cleanup service for a sweep.
 func (CleanupRunCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	return g.withClient(func(cl *Client) error {
-		rep, err := call[services.SweepReport](ctx, cl, sandbox.Endpoint(sandbox.ServiceCleanup, "run"), services.SweepRequest{})
+		rep, err := call[services.SweepReport](ctx, cl, sandbox.ServiceCleanup, "run", services.SweepRequest{})
 		if err != nil {
 			return err
 		}
@@ -50,7 +50,7 @@ type CleanupOrphansCmd struct {
 // Run lists (and with --remove deletes) orphaned resources.
 func (c *CleanupOrphansCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	return g.withClient(func(cl *Client) error {
-		rep, err := call[services.OrphanReport](ctx, cl, sandbox.Endpoint(sandbox.ServiceCleanup, "orphans"), services.OrphansRequest{Remove: c.Remove})
+		rep, err := call[services.OrphanReport](ctx, cl, sandbox.ServiceCleanup, "orphans", services.OrphansRequest{Remove: c.Remove})
 		if err != nil {
 			return err
 		}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -19,25 +18,12 @@ import (
 // Globals are the flags every command takes.
 type Globals struct {
 	Server  string        `short:"s" env:"NATS_URL" placeholder:"URL" help:"NATS URL of the gaib mesh (default nats://127.0.0.1:4222; for serve: use this NATS instead of an embedded one)."`
+	Creds   string        `env:"NATS_CREDS" placeholder:"FILE" help:"Your gaib credential (a NATS .creds file; default ~/.config/gaib/local.creds, which gaib serve writes for its local admin)."`
 	Context string        `name:"context" placeholder:"NAME" help:"NATS CLI context to take the server URL and credentials from."`
 	Timeout time.Duration `default:"30s" help:"How long to wait for the mesh to answer."`
-	Owner   string        `placeholder:"O" help:"Owner of new sandboxes and actor in the audit log (default GAIB_OWNER, else $USER); with list, show only O's sandboxes."`
 	JSON    bool          `name:"json" help:"Print exactly one JSON document on stdout (errors too)."`
 	Quiet   bool          `short:"q" help:"Print only what scripts need."`
 	NoColor bool          `name:"no-color" help:"No colors (also when NO_COLOR is set)."`
-}
-
-// owner is who acts: --owner, else GAIB_OWNER, else $USER (else the login name).
-func (g *Globals) owner() string {
-	for _, o := range []string{g.Owner, os.Getenv("GAIB_OWNER"), os.Getenv("USER")} {
-		if o != "" {
-			return o
-		}
-	}
-	if u, err := user.Current(); err == nil {
-		return u.Username
-	}
-	return ""
 }
 
 // CLI is the root of the command tree.
@@ -49,6 +35,8 @@ type CLI struct {
 	Router  RouterCmd  `cmd:"" help:"Inspect the event router."`
 	Events  EventsCmd  `cmd:"" help:"Developer tools for gateway events."`
 	Cleanup CleanupCmd `cmd:"" help:"Run the cleanup now and find orphaned resources."`
+	User    UserCmd    `cmd:"" help:"Manage identities and their credentials (admins)."`
+	Guild   GuildCmd   `cmd:"" help:"The allow-list of test guilds that may be routed to sandboxes."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
 }
 

@@ -8,10 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
-	gjs "github.com/arrakis/gaib/jetstream"
 	"github.com/arrakis/gaib/sandbox"
 )
 
@@ -24,6 +22,8 @@ type Client struct {
 	nc      *nats.Conn
 	url     string
 	timeout time.Duration
+	// identity is who the client acts as: the last token of every request subject.
+	identity string
 	// borrowed connections belong to the caller and are not closed by Close.
 	borrowed bool
 }
@@ -46,15 +46,22 @@ func Dial(url string, timeout time.Duration, opts ...nats.Option) (*Client, erro
 	}, opts...)
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
+		if aerr := authError(url, err); aerr != nil {
+			return nil, aerr
+		}
 		return nil, unreachable(url, err)
 	}
 	return &Client{nc: nc, url: url, timeout: timeout}, nil
 }
 
-// NewClient wraps an existing connection (tests, benchmarks, serve). Close does not close it.
-func NewClient(nc *nats.Conn, timeout time.Duration) *Client {
-	return &Client{nc: nc, url: nc.ConnectedUrlRedacted(), timeout: timeout, borrowed: true}
+// NewClient wraps an existing connection of identity (tests, benchmarks, the REST API).
+// Close does not close it.
+func NewClient(nc *nats.Conn, identity string, timeout time.Duration) *Client {
+	return &Client{nc: nc, url: nc.ConnectedUrlRedacted(), timeout: timeout, borrowed: true, identity: identity}
 }
+
+// Identity is who the client acts as.
+func (c *Client) Identity() string { return c.identity }
 
 func unreachable(url string, err error) error {
 	return sandbox.Errorf(sandbox.CodeUnavailable,
@@ -74,10 +81,11 @@ func (c *Client) Close() {
 	}
 }
 
-// call sends req to subject and decodes the answer into Resp, or the micro error into a
-// *sandbox.Error with its stable code.
-func call[Resp any](ctx context.Context, c *Client, subject string, req any) (Resp, error) {
+// call sends req to an endpoint of service as the client's identity and decodes the
+// answer into Resp, or the micro error into a *sandbox.Error with its stable code.
+func call[Resp any](ctx context.Context, c *Client, service, op string, req any) (Resp, error) {
 	var zero Resp
+	subject := sandbox.Request(service, op, c.identity)
 	body, err := json.Marshal(req)
 	if err != nil {
 		return zero, err
@@ -93,6 +101,8 @@ func call[Resp any](ctx context.Context, c *Client, subject string, req any) (Re
 		return zero, sandbox.Errorf(sandbox.CodeUnavailable, "no answer on %s within %s", subject, c.timeout)
 	case errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrDisconnected):
 		return zero, unreachable(c.url, err)
+	case errors.Is(err, nats.ErrPermissionViolation):
+		return zero, sandbox.Errorf(sandbox.CodeForbidden, "your credential (%s) may not send %s", c.identity, subject)
 	case err != nil:
 		return zero, err
 	}
@@ -110,58 +120,99 @@ func call[Resp any](ctx context.Context, c *Client, subject string, req any) (Re
 	return out, nil
 }
 
-func sandboxOp(op string) string { return sandbox.Endpoint(sandbox.ServiceSandbox, op) }
-
 // Create asks for a new sandbox.
 func (c *Client) Create(ctx context.Context, req sandbox.CreateRequest) (sandbox.Record, error) {
-	return call[sandbox.Record](ctx, c, sandboxOp(sandbox.OpCreate), req)
+	return call[sandbox.Record](ctx, c, sandbox.ServiceSandbox, sandbox.OpCreate, req)
 }
 
 // Get returns a sandbox by name or id, with its live health.
 func (c *Client) Get(ctx context.Context, ref string) (sandbox.StatusResponse, error) {
-	return call[sandbox.StatusResponse](ctx, c, sandboxOp(sandbox.OpGet), sandbox.RefRequest{Sandbox: ref})
+	return call[sandbox.StatusResponse](ctx, c, sandbox.ServiceSandbox, sandbox.OpGet, sandbox.RefRequest{Sandbox: ref})
 }
 
 // List returns sandboxes matching req.
 func (c *Client) List(ctx context.Context, req sandbox.ListRequest) ([]sandbox.Record, error) {
-	return call[[]sandbox.Record](ctx, c, sandboxOp(sandbox.OpList), req)
+	return call[[]sandbox.Record](ctx, c, sandbox.ServiceSandbox, sandbox.OpList, req)
 }
 
 // Destroy destroys a sandbox by name or id.
-func (c *Client) Destroy(ctx context.Context, ref, actor string) (sandbox.Record, error) {
-	return call[sandbox.Record](ctx, c, sandboxOp(sandbox.OpDestroy), sandbox.RefRequest{Sandbox: ref, Actor: actor})
+func (c *Client) Destroy(ctx context.Context, ref string) (sandbox.Record, error) {
+	return call[sandbox.Record](ctx, c, sandbox.ServiceSandbox, sandbox.OpDestroy, sandbox.RefRequest{Sandbox: ref})
 }
 
 // Extend adds ttl to a sandbox's expiry.
-func (c *Client) Extend(ctx context.Context, ref, ttl, actor string) (sandbox.Record, error) {
-	return call[sandbox.Record](ctx, c, sandboxOp(sandbox.OpExtend), sandbox.ExtendRequest{Sandbox: ref, TTL: ttl, Actor: actor})
+func (c *Client) Extend(ctx context.Context, ref, ttl string) (sandbox.Record, error) {
+	return call[sandbox.Record](ctx, c, sandbox.ServiceSandbox, sandbox.OpExtend, sandbox.ExtendRequest{Sandbox: ref, TTL: ttl})
 }
 
-// Connect returns a running sandbox's connection settings.
+// Connect returns a running sandbox's connection settings and NATS credential.
 func (c *Client) Connect(ctx context.Context, ref string) (sandbox.ConnectResponse, error) {
-	return call[sandbox.ConnectResponse](ctx, c, sandboxOp(sandbox.OpConnect), sandbox.RefRequest{Sandbox: ref})
+	return call[sandbox.ConnectResponse](ctx, c, sandbox.ServiceSandbox, sandbox.OpConnect, sandbox.RefRequest{Sandbox: ref})
 }
 
 // RegisterGuild routes a guild to a sandbox.
-func (c *Client) RegisterGuild(ctx context.Context, ref, guild, actor string) (sandbox.GuildResponse, error) {
-	return call[sandbox.GuildResponse](ctx, c, sandboxOp(sandbox.OpRegister), sandbox.GuildRequest{Sandbox: ref, Guild: guild, Actor: actor})
+func (c *Client) RegisterGuild(ctx context.Context, ref, guild string) (sandbox.GuildResponse, error) {
+	return call[sandbox.GuildResponse](ctx, c, sandbox.ServiceSandbox, sandbox.OpRegister, sandbox.GuildRequest{Sandbox: ref, Guild: guild})
 }
 
 // UnregisterGuild sends a guild back to production.
-func (c *Client) UnregisterGuild(ctx context.Context, ref, guild, actor string) (sandbox.GuildResponse, error) {
-	return call[sandbox.GuildResponse](ctx, c, sandboxOp(sandbox.OpUnregister), sandbox.GuildRequest{Sandbox: ref, Guild: guild, Actor: actor})
+func (c *Client) UnregisterGuild(ctx context.Context, ref, guild string) (sandbox.GuildResponse, error) {
+	return call[sandbox.GuildResponse](ctx, c, sandbox.ServiceSandbox, sandbox.OpUnregister, sandbox.GuildRequest{Sandbox: ref, Guild: guild})
 }
 
-// Watch sends the record of sandbox id on every change, starting with the current one,
-// by watching its KV key (no polling). The channel closes when ctx ends or the record goes.
-func (c *Client) Watch(ctx context.Context, id string) (<-chan sandbox.Record, error) {
-	js, err := jetstream.New(c.nc)
-	if err != nil {
-		return nil, err
+// Watch sends the record of sandbox ref on every change, starting with the current one,
+// by long-polling the sandbox service's watch endpoint. When the mesh is unreachable it
+// tells retrying (once per outage) and keeps asking for up to the client's timeout; then
+// the channel closes and *errp says why. It also closes when the sandbox is destroyed or
+// ctx ends.
+func (c *Client) Watch(ctx context.Context, ref string, retrying func(error), errp *error) <-chan sandbox.Record {
+	ch := make(chan sandbox.Record)
+	go func() {
+		defer close(ch)
+		var rev uint64
+		var down time.Time
+		for ctx.Err() == nil {
+			rec, err := call[sandbox.Record](ctx, c, sandbox.ServiceSandbox, sandbox.OpWatch, sandbox.WatchRequest{Sandbox: ref, Revision: rev})
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				if !errors.Is(err, sandbox.ErrUnavailable) {
+					*errp = err
+					return
+				}
+				if down.IsZero() {
+					down = time.Now()
+					retrying(err)
+				} else if time.Since(down) > c.timeout {
+					*errp = err
+					return
+				}
+				sleepCtx(ctx, time.Second)
+				continue
+			}
+			down = time.Time{}
+			ref = rec.ID
+			if rec.Revision <= rev {
+				continue
+			}
+			rev = rec.Revision
+			select {
+			case ch <- rec:
+			case <-ctx.Done():
+				return
+			}
+			if rec.Status == sandbox.StatusDestroyed {
+				return
+			}
+		}
+	}()
+	return ch
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
 	}
-	kv, err := js.KeyValue(ctx, sandbox.BucketSandboxes)
-	if err != nil {
-		return nil, fmt.Errorf("sandbox bucket: %w", err)
-	}
-	return gjs.WatchRecord(ctx, kv, id)
 }

@@ -3,8 +3,12 @@ package cli
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 
+	"github.com/arrakis/gaib/auth"
 	"github.com/arrakis/gaib/sandbox"
 )
 
@@ -13,26 +17,60 @@ type ConnectCmd struct {
 	Name string `arg:"" help:"Sandbox name or id."`
 }
 
-// Run prints `export NAME='value'` lines, every value shell-quoted, so that
-// eval "$(gaib sandbox connect NAME)" is safe whatever the data.
+// Run writes the sandbox's NATS credential to a private file and prints `export
+// NAME='value'` lines, every value shell-quoted, so that eval "$(gaib sandbox connect
+// NAME)" is safe whatever the data.
 func (c *ConnectCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	return g.withClient(func(cl *Client) error {
 		resp, err := cl.Connect(ctx, c.Name)
 		if err != nil {
 			return err
 		}
-		if g.JSON {
-			env := map[string]string{}
-			for _, e := range resp.Env {
-				env[e.Name] = e.Value
+		path := ""
+		if resp.Credentials != "" {
+			dir, err := credsDir()
+			if err != nil {
+				return err
 			}
-			return writeJSON(o.Stdout, map[string]any{"sandbox": resp.Record, "env": env})
+			path = filepath.Join(dir, resp.Record.ID+".creds")
 		}
-		for _, e := range resp.Env {
+		env, err := sandboxEnv(resp, path)
+		if err != nil {
+			return err
+		}
+		if g.JSON {
+			m := map[string]string{}
+			for _, e := range env {
+				m[e.Name] = e.Value
+			}
+			return writeJSON(o.Stdout, map[string]any{"sandbox": resp.Record, "env": m})
+		}
+		for _, e := range env {
 			fmt.Fprintf(o.Stdout, "export %s=%s\n", e.Name, ShellQuote(e.Value))
 		}
 		return nil
 	})
+}
+
+var envNameRe = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+
+// sandboxEnv checks a connect answer's variables (plain names gaib knows, nothing else),
+// writes its NATS credential to credsPath (0600) and adds NATS_CREDS pointing there.
+func sandboxEnv(resp sandbox.ConnectResponse, credsPath string) ([]sandbox.EnvVar, error) {
+	out := make([]sandbox.EnvVar, 0, len(resp.Env)+1)
+	for _, e := range resp.Env {
+		if !envNameRe.MatchString(e.Name) || !slices.Contains(sandbox.EnvNames, e.Name) || e.Name == "NATS_CREDS" {
+			return nil, sandbox.Errorf(sandbox.CodeInternal, "the mesh answered with a variable gaib does not know (%.40q): refusing to print it", e.Name)
+		}
+		out = append(out, e)
+	}
+	if resp.Credentials != "" && credsPath != "" {
+		if err := auth.WritePrivate(credsPath, []byte(resp.Credentials)); err != nil {
+			return nil, fmt.Errorf("write the sandbox credential: %w", err)
+		}
+		out = append(out, sandbox.EnvVar{Name: "NATS_CREDS", Value: credsPath})
+	}
+	return out, nil
 }
 
 // ShellQuote quotes s for POSIX shells: inside single quotes nothing is special, and a
@@ -41,7 +79,7 @@ func ShellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// envOf turns a connect response into KEY=value pairs for a child process.
+// envOf turns variables into KEY=value pairs for a child process.
 func envOf(vars []sandbox.EnvVar) []string {
 	out := make([]string, 0, len(vars))
 	for _, e := range vars {

@@ -2,49 +2,53 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
 
+	"github.com/arrakis/gaib/auth"
 	"github.com/arrakis/gaib/sandbox"
 )
 
 // natsContext is the part of a NATS CLI context file (`nats context save`) gaib uses.
 type natsContext struct {
-	URL      string `json:"url"`
-	User     string `json:"user"`
-	Password string `json:"password"`
-	Token    string `json:"token"`
-	Creds    string `json:"creds"`
-	NKey     string `json:"nkey"`
+	URL         string `json:"url"`
+	User        string `json:"user"`
+	Password    string `json:"password"`
+	Token       string `json:"token"`
+	Creds       string `json:"creds"`
+	NKey        string `json:"nkey"`
+	InboxPrefix string `json:"inbox_prefix"`
 }
 
-// connection returns the URL and connect options selected by --server, NATS_URL and
-// --context; explicit --server wins over the context's URL.
+// connection returns the URL and connect options selected by --server, NATS_URL,
+// --context and --creds: explicit --server wins over the context's URL, explicit --creds
+// over the context's credential.
 func (g *Globals) connection() (string, []nats.Option, error) {
-	if g.Context == "" {
-		return g.Server, nil, nil
-	}
-	dir := os.Getenv("XDG_CONFIG_HOME")
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", nil, err
-		}
-		dir = filepath.Join(home, ".config")
-	}
-	if filepath.Base(g.Context) != g.Context {
-		return "", nil, sandbox.Errorf(sandbox.CodeInvalidRequest, "context name %q is not a plain name", g.Context)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "nats", "context", g.Context+".json"))
+	url, opts, err := g.fromContext()
 	if err != nil {
-		return "", nil, sandbox.Errorf(sandbox.CodeInvalidRequest, "NATS context %q: %v", g.Context, err)
+		return "", nil, err
 	}
-	var c natsContext
-	if err := json.Unmarshal(b, &c); err != nil {
-		return "", nil, sandbox.Errorf(sandbox.CodeInvalidRequest, "NATS context %q: %v", g.Context, err)
+	if g.Server != "" {
+		url = g.Server
+	}
+	if g.Creds != "" {
+		opts = append(opts, nats.UserCredentials(g.Creds))
+	}
+	return url, opts, nil
+}
+
+func (g *Globals) fromContext() (string, []nats.Option, error) {
+	if g.Context == "" {
+		return "", nil, nil
+	}
+	c, err := g.natsContext()
+	if err != nil {
+		return "", nil, err
 	}
 	var opts []nats.Option
 	switch {
@@ -61,18 +65,110 @@ func (g *Globals) connection() (string, []nats.Option, error) {
 	case c.User != "":
 		opts = append(opts, nats.UserInfo(c.User, c.Password))
 	}
-	url := g.Server
-	if url == "" {
-		url = c.URL
-	}
-	return url, opts, nil
+	return c.URL, opts, nil
 }
 
-// dial connects the CLI to the mesh.
+func (g *Globals) natsContext() (natsContext, error) {
+	var c natsContext
+	dir := os.Getenv("XDG_CONFIG_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return c, err
+		}
+		dir = filepath.Join(home, ".config")
+	}
+	if filepath.Base(g.Context) != g.Context {
+		return c, sandbox.Errorf(sandbox.CodeInvalidRequest, "context name %q is not a plain name", g.Context)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "nats", "context", g.Context+".json"))
+	if err != nil {
+		return c, sandbox.Errorf(sandbox.CodeInvalidRequest, "NATS context %q: %v", g.Context, err)
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, sandbox.Errorf(sandbox.CodeInvalidRequest, "NATS context %q: %v", g.Context, err)
+	}
+	return c, nil
+}
+
+// credsFile is the credential the CLI acts with: --creds/NATS_CREDS, else the context's,
+// else the local admin credential `gaib serve` writes, when it exists.
+func (g *Globals) credsFile() string {
+	if g.Creds != "" {
+		return g.Creds
+	}
+	if g.Context != "" {
+		if c, err := g.natsContext(); err == nil && c.Creds != "" {
+			return c.Creds
+		}
+	}
+	if f := auth.DefaultCredsFile(); f != "" {
+		if _, err := os.Stat(f); err == nil {
+			return f
+		}
+	}
+	return ""
+}
+
+// identityOf returns the identity name a .creds file carries (its JWT's name).
+func identityOf(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", sandbox.Errorf(sandbox.CodeUnauthenticated, "credential %s: %v", file, err)
+	}
+	token, err := jwt.ParseDecoratedJWT(b)
+	if err != nil {
+		return "", sandbox.Errorf(sandbox.CodeUnauthenticated, "credential %s is not a NATS .creds file: %v", file, err)
+	}
+	uc, err := jwt.DecodeUserClaims(token)
+	if err != nil {
+		return "", sandbox.Errorf(sandbox.CodeUnauthenticated, "credential %s: %v", file, err)
+	}
+	return uc.Name, nil
+}
+
+// dial connects the CLI to the mesh as the identity of its credential, with that
+// identity's private inbox prefix (the only inbox its credential may subscribe to).
 func (g *Globals) dial() (*Client, error) {
 	url, opts, err := g.connection()
 	if err != nil {
 		return nil, err
 	}
-	return Dial(url, g.Timeout, opts...)
+	file := g.credsFile()
+	if file == "" {
+		// Say first when there is no mesh at all: that is what a new user has to fix.
+		if c, err := Dial(url, g.Timeout, opts...); err != nil && errors.Is(err, sandbox.ErrUnavailable) {
+			return nil, err
+		} else if err == nil {
+			c.Close()
+		}
+		return nil, sandbox.Errorf(sandbox.CodeUnauthenticated,
+			"no credential: give --creds FILE (or NATS_CREDS), or run `gaib serve` on this machine, which writes %s", auth.DefaultCredsFile())
+	}
+	name, err := identityOf(file)
+	if err != nil {
+		return nil, err
+	}
+	if g.Creds == "" && g.Context == "" {
+		opts = append(opts, nats.UserCredentials(file))
+	}
+	if sandbox.ValidateIdentity(name) == nil {
+		opts = append(opts, nats.CustomInboxPrefix(sandbox.UserInbox(name)))
+	}
+	c, err := Dial(url, g.Timeout, opts...)
+	if err != nil {
+		return nil, err
+	}
+	c.identity = name
+	return c, nil
+}
+
+// authError turns the server's refusal of a credential into an unauthenticated error that
+// says what to do.
+func authError(url string, err error) error {
+	if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) || errors.Is(err, nats.ErrAuthRevoked) {
+		return sandbox.Errorf(sandbox.CodeUnauthenticated,
+			"the mesh at %s refused the credential (%v): it may be revoked, expired or for another mesh; ask an admin for a new one", url, err)
+	}
+	return nil
 }

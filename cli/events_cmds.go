@@ -4,13 +4,16 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/arrakis/gaib/sandbox"
+	"github.com/arrakis/gaib/services"
 )
 
 // EventsCmd groups the developer event tools.
@@ -20,11 +23,12 @@ type EventsCmd struct {
 
 // PublishCmd is `gaib events publish`.
 type PublishCmd struct {
-	Guild string `help:"Guild id of the events (omit for a guild-less event such as a DM)." placeholder:"ID"`
-	Type  string `default:"member.join" help:"Event type; published on gateway.events.<type> (interaction: gateway.commands.interaction)."`
-	Data  string `default:"{}" help:"JSON object for the event's data field."`
-	Count int    `default:"1" help:"How many events to publish."`
-	Raw   bool   `help:"Publish a raw Discord dispatch ({op,t,s,d:{guild_id}}) instead of an Arrakis envelope."`
+	Sandbox string `placeholder:"NAME" help:"Publish into this sandbox's own namespace, with its credential (developers); without it, into the gateway (admins and the gateway only)."`
+	Guild   string `help:"Guild id of the events (omit for a guild-less event such as a DM)." placeholder:"ID"`
+	Type    string `default:"member.join" help:"Event type; published on gateway.events.<type> (interaction: gateway.commands.interaction)."`
+	Data    string `default:"{}" help:"JSON object for the event's data field."`
+	Count   int    `default:"1" help:"How many events to publish."`
+	Raw     bool   `help:"Publish a raw Discord dispatch ({op,t,s,d:{guild_id}}) instead of an Arrakis envelope."`
 }
 
 // gatewaySubject maps an event type to its gateway subject.
@@ -55,8 +59,9 @@ func (c *PublishCmd) validate() error {
 	return nil
 }
 
-// payload builds event i.
-func (c *PublishCmd) payload(i int) []byte {
+// payload builds event i and returns it with its message id (its event_id).
+func (c *PublishCmd) payload(i int) ([]byte, string) {
+	id := uuid4()
 	var guild any
 	if c.Guild != "" {
 		guild = c.Guild
@@ -71,60 +76,113 @@ func (c *PublishCmd) payload(i int) []byte {
 		v = map[string]any{"op": 0, "t": strings.ToUpper(strings.ReplaceAll(c.Type, ".", "_")), "s": i + 1, "d": d}
 	} else {
 		v = map[string]any{
-			"event_id": uuid4(), "event_type": c.Type, "shard_id": 0, "timestamp": time.Now().UnixMilli(),
+			"event_id": id, "event_type": c.Type, "shard_id": 0, "timestamp": time.Now().UnixMilli(),
 			"guild_id": guild, "channel_id": nil, "user_id": nil, "data": json.RawMessage(c.Data),
 		}
 	}
 	b, _ := json.Marshal(v)
-	return b
+	return b, id
 }
 
-// Run publishes the events and waits until the gateway stream stored them all.
+// Run publishes the events, each with its event_id as message id (a retry never stores
+// one twice), and waits, within --timeout, until the stream stored them all.
 func (c *PublishCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	if err := c.validate(); err != nil {
 		return err
 	}
 	return g.withClient(func(cl *Client) error {
-		js, err := jetstream.New(cl.nc, jetstream.WithPublishAsyncMaxPending(1024))
+		nc, subject, where := cl.nc, gatewaySubject(c.Type), ""
+		if c.Sandbox != "" {
+			snc, rec, err := cl.sandboxConn(ctx, c.Sandbox)
+			if err != nil {
+				return err
+			}
+			defer snc.Close()
+			nc, where = snc, "sandbox "+rec.Name
+			subject = sandbox.SandboxSubject(rec.ID, strings.TrimPrefix(subject, sandbox.GatewayPrefix+"."))
+		}
+		ctx, cancel := context.WithTimeout(ctx, g.Timeout)
+		defer cancel()
+		last, err := publishEvents(ctx, nc, subject, c.Count, c.payload)
 		if err != nil {
 			return err
 		}
-		subject := gatewaySubject(c.Type)
-		var last *jetstream.PubAck
-		futures := make([]jetstream.PubAckFuture, 0, 1024)
-		wait := func() error {
-			for _, f := range futures {
-				select {
-				case ack := <-f.Ok():
-					last = ack
-				case err := <-f.Err():
-					return fmt.Errorf("publish to %s: %w", subject, err)
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			}
-			futures = futures[:0]
-			return nil
+		if where == "" {
+			where = cl.destination(ctx, c.Guild)
 		}
-		for i := range c.Count {
-			f, err := js.PublishAsync(subject, c.payload(i))
-			if err != nil {
-				return sandbox.Errorf(sandbox.CodeUnavailable, "publish to %s: %v (is the GATEWAY stream there? start `gaib serve`)", subject, err)
-			}
-			if futures = append(futures, f); len(futures) == cap(futures) {
-				if err := wait(); err != nil {
-					return err
-				}
-			}
-		}
-		if err := wait(); err != nil {
-			return err
-		}
-		res := map[string]any{"subject": subject, "count": c.Count, "last_sequence": last.Sequence}
-		return g.out(o, res, fmt.Sprint(last.Sequence), func() {
-			writeLine(o.Stdout, "Published %d event(s) on %s (gateway sequence %d).", c.Count, subject, last.Sequence)
+		res := map[string]any{"subject": subject, "count": c.Count, "last_sequence": last, "destination": where}
+		return g.out(o, res, fmt.Sprint(last), func() {
+			writeLine(o.Stdout, "Published %d event(s) on %s (sequence %d); they go to %s.", c.Count, subject, last, where)
 		})
 	})
+}
+
+// publishWindow bounds the events in flight.
+const publishWindow = 256
+
+// publishEvents publishes count events built by payload on subject with a bounded window,
+// and returns the stream sequence of the last one.
+func publishEvents(ctx context.Context, nc *nats.Conn, subject string, count int, payload func(int) ([]byte, string)) (uint64, error) {
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(publishWindow))
+	if err != nil {
+		return 0, err
+	}
+	var last uint64
+	futures := make([]jetstream.PubAckFuture, 0, publishWindow)
+	wait := func() error {
+		for _, f := range futures {
+			select {
+			case ack := <-f.Ok():
+				last = ack.Sequence
+			case err := <-f.Err():
+				return publishError(subject, err)
+			case <-ctx.Done():
+				return sandbox.Errorf(sandbox.CodeUnavailable, "publish to %s: no acknowledgement in time (%v); publishing again is safe: events carry message ids", subject, ctx.Err())
+			}
+		}
+		futures = futures[:0]
+		return nil
+	}
+	for i := range count {
+		data, id := payload(i)
+		f, err := js.PublishAsync(subject, data, jetstream.WithMsgID(id))
+		if err != nil {
+			return 0, publishError(subject, err)
+		}
+		if futures = append(futures, f); len(futures) == cap(futures) {
+			if err := wait(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return last, wait()
+}
+
+func publishError(subject string, err error) error {
+	switch {
+	case errors.Is(err, nats.ErrPermissionViolation):
+		return sandbox.Errorf(sandbox.CodeForbidden, "your credential may not publish to %s (the gateway is for admins and the gateway; use --sandbox NAME for your own sandbox)", subject)
+	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
+		return sandbox.Errorf(sandbox.CodeUnavailable, "publish to %s: no stream stores it (is `gaib serve` running?)", subject)
+	}
+	return sandbox.Errorf(sandbox.CodeUnavailable, "publish to %s: %v", subject, err)
+}
+
+// destination says where a guild's gateway events go, by the router's table.
+func (c *Client) destination(ctx context.Context, guild string) string {
+	if guild == "" {
+		return "production (no guild)"
+	}
+	r, err := call[services.LookupResponse](ctx, c, sandbox.ServiceRouter, "lookup", services.LookupRequest{Guild: guild})
+	switch {
+	case err != nil:
+		return "wherever the router sends guild " + guild + " (no router answered)"
+	case !r.Routed:
+		return "production"
+	case r.Sandbox != "":
+		return fmt.Sprintf("sandbox %s of %s", r.Sandbox, r.Owner)
+	}
+	return "sandbox " + r.SandboxID
 }
 
 // TailCmd is `gaib sandbox events`.
@@ -142,64 +200,82 @@ type tailedEvent struct {
 	Data     json.RawMessage `json:"data"`
 }
 
-// Run tails the sandbox's namespace in the sandbox stream with an ordered consumer.
+// Run tails the sandbox's own stream with its own credential: it reads the stream by
+// sequence (direct get), so nothing is missed or shown twice, and wakes up on each new
+// event through a subscription to its namespace. It stops when the sandbox is destroyed.
 func (c *TailCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	return g.withClient(func(cl *Client) error {
-		st, err := cl.Get(ctx, c.Name)
+		nc, rec, err := cl.sandboxConn(ctx, c.Name)
 		if err != nil {
 			return err
 		}
-		js, err := jetstream.New(cl.nc)
+		defer nc.Close()
+		js, err := jetstream.New(nc)
 		if err != nil {
 			return err
 		}
-		policy := jetstream.DeliverNewPolicy
-		if c.All {
-			policy = jetstream.DeliverAllPolicy
-		}
-		cons, err := js.OrderedConsumer(ctx, sandbox.StreamSandbox, jetstream.OrderedConsumerConfig{
-			FilterSubjects: []string{sandbox.SandboxWildcard(st.ID)}, DeliverPolicy: policy,
-		})
+		st, err := js.Stream(ctx, sandbox.SandboxStream(rec.ID))
 		if err != nil {
 			return fmt.Errorf("sandbox stream: %w", err)
 		}
-		it, err := cons.Messages()
-		if err != nil {
-			return err
+		seq := st.CachedInfo().State.LastSeq + 1
+		if c.All {
+			seq = 1
 		}
-		defer it.Stop()
-		stop := context.AfterFunc(ctx, it.Stop)
-		defer stop()
-		if !g.JSON && !g.Quiet {
-			fmt.Fprintf(o.Stderr, "Tailing events of sandbox %s (%s>); Ctrl-C to stop.\n", st.Name, st.Resources.NATSPrefix)
-		}
-		prefix := st.Resources.NATSPrefix
-		for n := 0; c.Count == 0 || n < c.Count; n++ {
-			msg, err := it.Next()
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil
+		wake := make(chan struct{}, 1)
+		for _, subj := range sandbox.SandboxStreamSubjects(rec.ID) {
+			sub, err := nc.Subscribe(subj, func(*nats.Msg) {
+				select {
+				case wake <- struct{}{}:
+				default:
 				}
+			})
+			if err != nil {
 				return err
 			}
-			meta, _ := msg.Metadata()
-			ev := tailedEvent{Subject: msg.Subject(), Data: msg.Data()}
-			if meta != nil {
-				ev.Sequence, ev.Time = meta.Sequence.Stream, meta.Timestamp
+			defer sub.Unsubscribe()
+		}
+		if !g.JSON && !g.Quiet {
+			fmt.Fprintf(o.Stderr, "Tailing events of sandbox %s (%s>); Ctrl-C to stop.\n", rec.Name, sandbox.SandboxPrefix+"."+rec.ID+".")
+		}
+		prefix := sandbox.SandboxPrefix + "." + rec.ID + "."
+		for n := 0; c.Count == 0 || n < c.Count; {
+			msg, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(sandbox.SandboxWildcard(rec.ID)))
+			switch {
+			case ctx.Err() != nil:
+				return nil
+			case errors.Is(err, jetstream.ErrMsgNotFound):
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-wake:
+				case <-time.After(time.Second):
+				}
+				continue
+			case errors.Is(err, jetstream.ErrStreamNotFound), nc.IsClosed():
+				if !g.JSON && !g.Quiet {
+					fmt.Fprintf(o.Stderr, "Sandbox %s was destroyed; its events are gone.\n", rec.Name)
+				}
+				return nil
+			case err != nil:
+				sleepCtx(ctx, time.Second) // the mesh may be restarting: the connection reconnects
+				continue
 			}
+			seq = msg.Sequence + 1
+			n++
+			ev := tailedEvent{Subject: msg.Subject, Sequence: msg.Sequence, Time: msg.Time, Data: msg.Data}
 			if !json.Valid(ev.Data) {
 				b, _ := json.Marshal(string(ev.Data))
 				ev.Data = b
 			}
-			switch {
-			case g.JSON:
+			if g.JSON {
 				if err := writeJSONLine(o.Stdout, ev); err != nil {
 					return err
 				}
-			default:
-				writeLine(o.Stdout, "%s  %s  %s", ev.Time.Local().Format("15:04:05.000"),
-					strings.TrimPrefix(ev.Subject, prefix), compact(ev.Data, 200))
+				continue
 			}
+			writeLine(o.Stdout, "%s  %s  %s", ev.Time.Local().Format("15:04:05.000"),
+				strings.TrimPrefix(ev.Subject, prefix), compact(ev.Data, 200))
 		}
 		return nil
 	})

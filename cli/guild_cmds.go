@@ -30,9 +30,9 @@ func (c *UnregisterCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 }
 
 func (g *Globals) guildOp(ctx context.Context, o *IO, name, guild string,
-	op func(*Client, context.Context, string, string, string) (sandbox.GuildResponse, error), verb string) error {
+	op func(*Client, context.Context, string, string) (sandbox.GuildResponse, error), verb string) error {
 	return g.withClient(func(cl *Client) error {
-		resp, err := op(cl, ctx, name, guild, g.owner())
+		resp, err := op(cl, ctx, name, guild)
 		if err != nil {
 			return err
 		}

@@ -45,6 +45,14 @@ func TestParseCommandsAndAliases(t *testing.T) {
 		{[]string{"sandbox", "unlink", "demo", "123456789012345678"}, "sandbox unregister-guild <name> <guild>"},
 		{[]string{"sandbox", "run", "demo", "--", "env", "-0"}, "sandbox run <name> <command>"},
 		{[]string{"serve", "--only", "router", "--workers", "8"}, "serve"},
+		{[]string{"user", "add", "bob", "--admin", "-o", "bob.creds"}, "user add <name>"},
+		{[]string{"user", "ls"}, "user list"},
+		{[]string{"user", "revoke", "bob"}, "user revoke <name>"},
+		{[]string{"user", "whoami"}, "user whoami"},
+		{[]string{"guild", "allow", "123456789012345678", "--owner", "alice", "--note", "qa"}, "guild allow <guild>"},
+		{[]string{"guild", "deny", "123456789012345678"}, "guild deny <guild>"},
+		{[]string{"guild", "ls"}, "guild list"},
+		{[]string{"events", "publish", "--sandbox", "demo", "--type", "member.join"}, "events publish"},
 	} {
 		_, kctx, err := parse(t, tc.args...)
 		if err != nil {
@@ -58,16 +66,16 @@ func TestParseCommandsAndAliases(t *testing.T) {
 }
 
 func TestParseFlags(t *testing.T) {
-	c, _, err := parse(t, "--json", "-q", "--no-color", "--owner", "alice", "--server", "nats://h:4222",
-		"sandbox", "create", "demo", "--ttl", "2d", "--guild", "123456789012345678", "--dry-run")
+	c, _, err := parse(t, "--json", "-q", "--no-color", "--creds", "/tmp/a.creds", "--server", "nats://h:4222",
+		"sandbox", "create", "demo", "--ttl", "2d", "--guild", "123456789012345678", "--dry-run", "--owner", "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.JSON || !c.Quiet || !c.NoColor || c.Owner != "alice" || c.Server != "nats://h:4222" {
+	if !c.JSON || !c.Quiet || !c.NoColor || c.Creds != "/tmp/a.creds" || c.Server != "nats://h:4222" {
 		t.Fatalf("globals: %+v", c.Globals)
 	}
 	cr := c.Sandbox.Create
-	if cr.Name != "demo" || cr.TTL != "2d" || len(cr.Guilds) != 1 || !cr.DryRun {
+	if cr.Name != "demo" || cr.TTL != "2d" || len(cr.Guilds) != 1 || !cr.DryRun || cr.Owner != "alice" {
 		t.Fatalf("create: %+v", cr)
 	}
 	c, _, err = parse(t, "sandbox", "run", "demo", "--", "sh", "-c", "exit 3")

@@ -23,7 +23,7 @@ type RouterStatsCmd struct{}
 
 // RouterStats asks every running router for its counters.
 func (c *Client) RouterStats(ctx context.Context) ([]router.Stats, error) {
-	replies, err := router.Gather(ctx, c.nc, sandbox.Endpoint(sandbox.ServiceRouter, "stats"), []byte("{}"), 0, 2*time.Second, 100*time.Millisecond)
+	replies, err := router.Gather(ctx, c.nc, sandbox.Request(sandbox.ServiceRouter, "stats", c.identity), []byte("{}"), 0, 2*time.Second, 100*time.Millisecond)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +68,7 @@ type RouterLookupCmd struct {
 // Run prints where the guild's events go.
 func (c *RouterLookupCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	return g.withClient(func(cl *Client) error {
-		resp, err := call[services.LookupResponse](ctx, cl, sandbox.Endpoint(sandbox.ServiceRouter, "lookup"), services.LookupRequest{Guild: c.Guild})
+		resp, err := call[services.LookupResponse](ctx, cl, sandbox.ServiceRouter, "lookup", services.LookupRequest{Guild: c.Guild})
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/arrakis/gaib/sandbox"
@@ -27,10 +28,20 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	if len(args) == 0 {
 		return sandbox.Errorf(sandbox.CodeInvalidRequest, "no command given: gaib sandbox run %s -- COMMAND [ARGS...]", c.Name)
 	}
+	// The credential lives in a private temporary directory for as long as the command.
+	tmp, err := os.MkdirTemp("", "gaib-run-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
 	var env []string
-	err := g.withClient(func(cl *Client) error {
+	err = g.withClient(func(cl *Client) error {
 		resp, err := cl.Connect(ctx, c.Name)
-		env = envOf(resp.Env)
+		if err != nil {
+			return err
+		}
+		vars, err := sandboxEnv(resp, filepath.Join(tmp, "sandbox.creds"))
+		env = envOf(vars)
 		return err
 	})
 	if err != nil {

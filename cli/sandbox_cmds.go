@@ -22,16 +22,17 @@ func (g *Globals) withClient(fn func(*Client) error) error {
 
 // CreateCmd is `gaib sandbox create`.
 type CreateCmd struct {
-	Name   string   `arg:"" optional:"" help:"Sandbox name, a DNS label (default <owner>-<4 random chars>)."`
+	Name   string   `arg:"" optional:"" help:"Sandbox name, a DNS label (default <you>-<4 random chars>)."`
 	TTL    string   `name:"ttl" help:"Time to live: 90m, 48h, 2d, 1w (default: the server's, 24h)."`
-	Guilds []string `name:"guild" placeholder:"ID" help:"Register a Discord guild (repeatable)."`
+	Guilds []string `name:"guild" placeholder:"ID" help:"Register a Discord guild from the allow-list (repeatable)."`
 	DryRun bool     `help:"Validate and show what would be created, change nothing."`
+	Owner  string   `placeholder:"NAME" help:"Admins: create it for another identity (it counts against their quota)."`
 }
 
 // Run creates the sandbox.
 func (c *CreateCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	return g.withClient(func(cl *Client) error {
-		rec, err := cl.Create(ctx, sandbox.CreateRequest{Name: c.Name, Owner: g.owner(), TTL: c.TTL, Guilds: c.Guilds, DryRun: c.DryRun})
+		rec, err := cl.Create(ctx, sandbox.CreateRequest{Name: c.Name, Owner: c.Owner, TTL: c.TTL, Guilds: c.Guilds, DryRun: c.DryRun})
 		if err != nil {
 			return err
 		}
@@ -49,16 +50,17 @@ func (c *CreateCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 // ListCmd is `gaib sandbox list`.
 type ListCmd struct {
 	All    bool   `short:"a" help:"Include destroyed sandboxes (kept for the retention period)."`
-	Mine   bool   `help:"Only your sandboxes (GAIB_OWNER, else $USER); --owner O picks another owner's."`
+	Mine   bool   `help:"Only your sandboxes."`
+	Owner  string `placeholder:"NAME" help:"Only NAME's sandboxes."`
 	Status string `help:"Only sandboxes in this status (provisioning, running, expired, destroying, destroyed)."`
 }
 
 // Run lists sandboxes.
 func (c *ListCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	return g.withClient(func(cl *Client) error {
-		owner := g.Owner // only an explicit --owner filters
+		owner := c.Owner
 		if c.Mine {
-			owner = g.owner()
+			owner = cl.Identity()
 		}
 		rs, err := cl.List(ctx, sandbox.ListRequest{All: c.All, Owner: owner, Status: c.Status})
 		if err != nil {
@@ -98,16 +100,18 @@ func (c *StatusCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	})
 }
 
-// watch redraws the sandbox on every change of its KV record. In JSON mode it prints one
+// watch redraws the sandbox on every change of its record. In JSON mode it prints one
 // document per change, one a line.
 func (c *StatusCmd) watch(ctx context.Context, g *Globals, o *IO, cl *Client, id string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ch, err := cl.Watch(ctx, id)
-	if err != nil {
-		return err
+	var werr error
+	retrying := func(err error) {
+		if !g.JSON {
+			fmt.Fprintf(o.Stderr, "gaib: the mesh is unreachable (%v); retrying for %s\n", err, g.Timeout)
+		}
 	}
-	for rec := range ch {
+	for rec := range cl.Watch(ctx, id, retrying, &werr) {
 		switch {
 		case g.JSON:
 			if err := writeJSONLine(o.Stdout, rec); err != nil {
@@ -123,11 +127,11 @@ func (c *StatusCmd) watch(ctx context.Context, g *Globals, o *IO, cl *Client, id
 			}
 			o.printRecord(rec, nil)
 		}
-		if rec.Status == sandbox.StatusDestroyed {
-			return nil
-		}
 	}
-	return ctx.Err()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return werr
 }
 
 // DestroyCmd is `gaib sandbox destroy`.
@@ -154,7 +158,7 @@ func (c *DestroyCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 			}
 			c.Name = st.ID
 		}
-		rec, err := cl.Destroy(ctx, c.Name, g.owner())
+		rec, err := cl.Destroy(ctx, c.Name)
 		if err != nil {
 			return err
 		}
@@ -173,7 +177,7 @@ type ExtendCmd struct {
 // Run extends the sandbox.
 func (c *ExtendCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	return g.withClient(func(cl *Client) error {
-		rec, err := cl.Extend(ctx, c.Name, c.TTL, g.owner())
+		rec, err := cl.Extend(ctx, c.Name, c.TTL)
 		if err != nil {
 			return err
 		}

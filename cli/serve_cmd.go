@@ -2,7 +2,10 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/arrakis/gaib/node"
@@ -16,6 +19,11 @@ type ServeCmd struct {
 	Workers          int      `default:"4" help:"Instances of each micro service (handlers of one instance run one at a time)."`
 	Replicas         int      `default:"1" help:"Replicas of every stream and bucket (3 on a production cluster)."`
 	MaxPerOwner      int      `default:"5" help:"Sandboxes one owner may have at once."`
+	MaxGuilds        int      `name:"max-guilds-per-sandbox" default:"10" help:"Guilds one sandbox may have."`
+	SandboxStream    string   `name:"sandbox-stream-bytes" default:"64MiB" help:"Size limit of each sandbox's own event stream (its oldest events are dropped past it)."`
+	OperatorKey      string   `name:"operator-signing-key" env:"GAIB_OPERATOR_SIGNING_KEY" type:"existingfile" placeholder:"FILE" help:"With --server: an operator signing key seed, to sign the gaib account JWT (role signing keys, revocations)."`
+	SystemCreds      string   `env:"GAIB_SYSTEM_CREDS" type:"existingfile" placeholder:"FILE" help:"With --server: a system account user's credential, to push account JWT updates."`
+	AdminCreds       string   `env:"GAIB_ADMIN_CREDS" placeholder:"FILE" help:"Where to write your admin credential (default ~/.config/gaib/local.creds, where the CLI looks; '-': nowhere)."`
 	DefaultTTL       string   `name:"default-ttl" default:"24h" help:"TTL of a sandbox created without --ttl."`
 	MinTTL           string   `name:"min-ttl" default:"1m" help:"Shortest TTL accepted."`
 	MaxTTL           string   `name:"max-ttl" default:"168h" help:"Longest TTL accepted (also the most time left after extend)."`
@@ -68,16 +76,50 @@ func (c *ServeCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	if err != nil {
 		return err
 	}
-	url, opts, err := g.connection()
+	url, _, err := g.fromContext()
 	if err != nil {
 		return err
 	}
+	if g.Server != "" {
+		url = g.Server
+	}
+	streamBytes, err := parseBytes(c.SandboxStream)
+	if err != nil {
+		return sandbox.Errorf(sandbox.CodeInvalidRequest, "--sandbox-stream-bytes: %v", err)
+	}
+	creds := g.Creds
+	if creds == "" && g.Context != "" {
+		if nc, err := g.natsContext(); err == nil {
+			creds = nc.Creds
+		}
+	}
 	return node.Run(ctx, node.Config{
-		DataDir: c.DataDir, NATSURL: url, NATSOptions: opts, Listen: c.Listen, Workers: c.Workers,
+		DataDir: c.DataDir, NATSURL: url, Creds: creds, OperatorSigningKey: c.OperatorKey, SystemCreds: c.SystemCreds,
+		AdminCreds: c.AdminCreds, MaxGuilds: c.MaxGuilds, SandboxStreamBytes: streamBytes, Listen: c.Listen, Workers: c.Workers,
 		Replicas: c.Replicas, MaxPerOwner: c.MaxPerOwner, TTL: set.ttl, Retention: set.retention,
 		SweepInterval: set.sweep, Only: c.Only, Postgres: c.Postgres, Redis: c.Redis,
 		SchemaMigrations: c.SchemaMigrations, MetricsListen: c.MetricsListen, PostgresBin: c.PostgresBin,
 		RedisServer: c.RedisServer, NoPostgres: c.NoPostgres, NoRedis: c.NoRedis,
 		Secret: os.Getenv("GAIB_SECRET"), Debug: c.Debug,
 	}, o.Stdout, o.Stderr)
+}
+
+// parseBytes reads a size such as 64MiB, 1GiB, 500MB or 1048576.
+func parseBytes(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		size   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	n, mult := s, int64(1)
+	for _, u := range units {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			n, mult = v, u.size
+			break
+		}
+	}
+	v, err := strconv.ParseInt(strings.TrimSpace(n), 10, 64)
+	if err != nil || v <= 0 || v > (1<<50)/mult {
+		return 0, fmt.Errorf("%q is not a size (examples: 64MiB, 1GiB, 1048576)", s)
+	}
+	return v * mult, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -22,11 +23,26 @@ type NATSOptions struct {
 	ServerName string
 	// Debug turns the server's own log on (to stderr).
 	Debug bool
+	// Auth, when set, runs the server in operator mode (decentralized JWT auth): only
+	// credentials of the accounts it names are accepted.
+	Auth *OperatorAuth
+}
+
+// OperatorAuth is the trust configuration of a server in operator mode.
+type OperatorAuth struct {
+	// Operator is the operator JWT the server trusts.
+	Operator string
+	// SystemAccount is the system account's public key.
+	SystemAccount string
+	// Accounts are the account JWTs the server starts with (public key → JWT); updates
+	// arrive later through the system account.
+	Accounts map[string]string
 }
 
 // NATS is a running embedded nats-server with JetStream.
 type NATS struct {
-	srv *server.Server
+	srv      *server.Server
+	resolver *server.MemAccResolver
 }
 
 // StartNATS starts a JetStream-enabled nats-server and waits until it accepts connections.
@@ -49,6 +65,14 @@ func StartNATS(o NATSOptions) (*NATS, error) {
 	if port == 0 {
 		port = server.RANDOM_PORT // 0 would mean the default port 4222
 	}
+	if port > 0 {
+		// Fail at once on a busy port rather than waiting for a server that cannot start.
+		l, err := net.Listen("tcp", net.JoinHostPort(host, portStr))
+		if err != nil {
+			return nil, fmt.Errorf("embedded nats: cannot listen on %s: %w (another gaib serve or nats-server? choose another with --listen)", o.Listen, err)
+		}
+		l.Close()
+	}
 	if o.ServerName == "" {
 		o.ServerName = "gaib"
 	}
@@ -62,7 +86,24 @@ func StartNATS(o NATSOptions) (*NATS, error) {
 		JetStreamMaxStore:  o.MaxStore,
 		NoSigs:             true,
 		NoLog:              !o.Debug,
+		Debug:              o.Debug,
 		MaxPayload:         8 * 1024 * 1024,
+	}
+	var resolver *server.MemAccResolver
+	if o.Auth != nil {
+		op, err := jwt.DecodeOperatorClaims(o.Auth.Operator)
+		if err != nil {
+			return nil, fmt.Errorf("embedded nats: operator JWT: %w", err)
+		}
+		resolver = &server.MemAccResolver{}
+		for pub, token := range o.Auth.Accounts {
+			if err := resolver.Store(pub, token); err != nil {
+				return nil, fmt.Errorf("embedded nats: account %s: %w", pub, err)
+			}
+		}
+		opts.TrustedOperators = []*jwt.OperatorClaims{op}
+		opts.SystemAccount = o.Auth.SystemAccount
+		opts.AccountResolver = resolver
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
@@ -76,7 +117,15 @@ func StartNATS(o NATSOptions) (*NATS, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("embedded nats: not ready on %s after 15s (is the port in use?)", o.Listen)
 	}
-	return &NATS{srv: srv}, nil
+	return &NATS{srv: srv, resolver: resolver}, nil
+}
+
+// StoreAccount replaces the JWT the server falls back to when it (re)loads an account, so
+// that it never reverts to an older JWT than the last one pushed to it.
+func (n *NATS) StoreAccount(pub, token string) {
+	if n.resolver != nil {
+		_ = n.resolver.Store(pub, token)
+	}
 }
 
 // ClientURL is the URL clients connect to (nats://host:port).

@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/arrakis/gaib/auth/authtest"
 	"github.com/arrakis/gaib/sandbox"
 	"github.com/arrakis/gaib/services"
 )
@@ -55,7 +56,7 @@ func TestUnknownSandboxAndBadOptions(t *testing.T) {
 		{"sandbox", "list", "--status", "sleeping"},
 		{"sandbox", "create", "g", "--guild", "12345"},
 		{"sandbox", "create", "g", "--guild", "1234567890123456789a"},
-		{"--owner", "bad owner", "sandbox", "create", "g"},
+		{"sandbox", "create", "g", "--owner", "bad owner"},
 		{"sandbox", "frobnicate"},
 		{"sandbox", "extend", "g"},
 	} {
@@ -79,14 +80,16 @@ func TestMalformedRequestsStraightToSubjects(t *testing.T) {
 		"binary":        {0xff, 0x00, 0xfe, 0x01},
 		"oversized":     []byte(`{"name":"` + strings.Repeat("x", sandbox.MaxRequestBytes) + `"}`),
 	}
-	for _, op := range []string{sandbox.OpCreate, sandbox.OpGet, sandbox.OpList, sandbox.OpDestroy,
-		sandbox.OpExtend, sandbox.OpConnect, sandbox.OpRegister, sandbox.OpUnregister} {
-		subject := sandbox.Endpoint(sandbox.ServiceSandbox, op)
+	for _, ep := range [][2]string{
+		{sandbox.ServiceSandbox, sandbox.OpCreate}, {sandbox.ServiceSandbox, sandbox.OpGet}, {sandbox.ServiceSandbox, sandbox.OpList},
+		{sandbox.ServiceSandbox, sandbox.OpDestroy}, {sandbox.ServiceSandbox, sandbox.OpExtend}, {sandbox.ServiceSandbox, sandbox.OpConnect},
+		{sandbox.ServiceSandbox, sandbox.OpRegister}, {sandbox.ServiceSandbox, sandbox.OpUnregister}, {sandbox.ServiceSandbox, sandbox.OpWatch},
+		{sandbox.ServiceUser, sandbox.OpUserAdd}, {sandbox.ServiceUser, sandbox.OpUserRevoke},
+		{sandbox.ServiceGuild, sandbox.OpGuildAllow}, {sandbox.ServiceGuild, sandbox.OpGuildDeny},
+	} {
+		op := ep[0] + "." + ep[1]
 		for what, body := range bodies {
-			msg, err := m.NC.Request(subject, body, 10*time.Second)
-			if err != nil {
-				t.Fatalf("%s %s: %v", op, what, err)
-			}
+			msg := m.request(t, ep[0], ep[1], tester, body)
 			code := msg.Header.Get(micro.ErrorCodeHeader)
 			want := string(sandbox.CodeInvalidRequest)
 			if what == "oversized" {
@@ -95,6 +98,13 @@ func TestMalformedRequestsStraightToSubjects(t *testing.T) {
 			if code != want {
 				t.Errorf("%s with %s: code %q, want %q (%s)", op, what, code, want, msg.Data)
 			}
+		}
+	}
+	// A caller token that names no registered identity is refused before anything runs.
+	for _, caller := range []string{"nobody", "Tester", "x"} {
+		msg := m.request(t, sandbox.ServiceSandbox, sandbox.OpCreate, caller, []byte(`{"name":"intruder"}`))
+		if code := msg.Header.Get(micro.ErrorCodeHeader); code != string(sandbox.CodeUnauthenticated) {
+			t.Errorf("create as %q: code %q (%s)", caller, code, msg.Data)
 		}
 	}
 	var list []sandbox.Record
@@ -114,9 +124,14 @@ func TestMeshUnreachable(t *testing.T) {
 		t.Fatalf("the message does not say how to start the mesh: %q", r.Stderr)
 	}
 	// A NATS server without the services: no responders, same code.
-	ns := startBareNATS(t)
-	r = runGaib(t, "", "--json", "--server", ns, "sandbox", "list")
+	d := authtest.Start(t, nil)
+	creds, _, err := d.Issuer.NewIdentity("someone", sandbox.RoleDeveloper, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = runGaib(t, "", "--json", "--server", d.URL, "--creds", authtest.CredsFile(t, creds), "sandbox", "list")
 	if r.Code != sandbox.ExitUnreachable || r.errorCode(t) != sandbox.CodeUnavailable {
+		t.Logf("%s %s", r.Stdout, r.Stderr)
 		t.Fatalf("no services: exit %d %s", r.Code, r.Stdout)
 	}
 }
@@ -129,7 +144,7 @@ func TestDestroyConfirmation(t *testing.T) {
 		t.Fatalf("destroy without --yes on a pipe: exit %d %s", r.Code, r.Stdout)
 	}
 	answer := func(a string) result {
-		return runGaibTerminal(t, a+"\n", "--server", m.URL, "sandbox", "destroy", "precious")
+		return runGaibTerminal(t, a+"\n", "--server", m.URL, "--creds", m.creds[tester], "sandbox", "destroy", "precious")
 	}
 	if r := answer("n"); r.Code == 0 || !strings.Contains(r.Stderr, "Destroy sandbox precious") {
 		t.Fatalf("answer n: exit %d %q", r.Code, r.Stderr)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/arrakis/gaib/cli"
 	"github.com/arrakis/gaib/sandbox"
 	"github.com/arrakis/gaib/services"
 )
@@ -21,7 +20,7 @@ import (
 func BenchmarkCreateDestroy(b *testing.B) {
 	m := startMesh(b, services.MeshConfig{Workers: 4, Sandbox: services.SandboxConfig{MaxPerOwner: 1 << 20}})
 	ctx := context.Background()
-	c := cli.NewClient(m.NC, time.Minute)
+	c := m.client(tester)
 
 	// Base: a bare KV put+get round trip.
 	js, _ := jetstream.New(m.NC)
@@ -54,7 +53,7 @@ func BenchmarkCreateDestroy(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := c.Destroy(ctx, rec.ID, "bench"); err != nil {
+		if _, err := c.Destroy(ctx, rec.ID); err != nil {
 			b.Fatal(err)
 		}
 		mesh = append(mesh, time.Since(t0))

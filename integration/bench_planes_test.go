@@ -53,7 +53,7 @@ func BenchmarkCreateDestroyWithPlanes(b *testing.B) {
 		}
 	}
 
-	c := cli.NewClient(pm.NC, time.Minute)
+	c := pm.client(tester)
 	var create, destroy latencies
 	b.ResetTimer()
 	for i := range b.N {
@@ -63,7 +63,7 @@ func BenchmarkCreateDestroyWithPlanes(b *testing.B) {
 			b.Fatal(err)
 		}
 		t1 := time.Now()
-		if _, err := c.Destroy(ctx, rec.ID, "bench"); err != nil {
+		if _, err := c.Destroy(ctx, rec.ID); err != nil {
 			b.Fatal(err)
 		}
 		create, destroy = append(create, t1.Sub(t0)), append(destroy, time.Since(t1))
@@ -82,7 +82,7 @@ func BenchmarkCreateDestroyWithPlanes(b *testing.B) {
 func BenchmarkConcurrentCreates(b *testing.B) {
 	for range b.N {
 		pm := startPlaneMesh(b, services.MeshConfig{Sandbox: services.SandboxConfig{MaxPerOwner: 1000}}, nil)
-		c := cli.NewClient(pm.NC, 5*time.Minute)
+		c := cli.NewClient(pm.NC, tester, 5*time.Minute)
 		var (
 			wg   sync.WaitGroup
 			mu   sync.Mutex

@@ -60,14 +60,22 @@ type routerRun struct {
 func runRouterBench(b *testing.B, cfg router.Config) routerRun {
 	m := startMesh(b, services.MeshConfig{Only: []string{services.PartSandbox}})
 	ctx := context.Background()
+	// The guilds route to a hundred sandboxes, each with its own stream.
+	ids := make([]string, 100)
+	for i := range ids {
+		ids[i] = sandbox.NewID()
+		if err := m.Store.CreateSandboxStream(ctx, ids[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
 	for g := range benchRoutes {
-		if _, err := m.Store.ClaimRoute(ctx, fmt.Sprintf("1%017d", g), sandbox.NewID()); err != nil {
+		if _, err := m.Store.ClaimRoute(ctx, fmt.Sprintf("1%017d", g), ids[g%len(ids)]); err != nil {
 			b.Fatal(err)
 		}
 	}
 	js, _ := jetstream.New(m.NC, jetstream.WithPublishAsyncMaxPending(4096))
 	// A separate connection receives the outputs, as a bot worker would.
-	sub := embeddedtestConn(b, m.URL)
+	sub := m.Deployment.Mesh(b)
 	var (
 		mu       sync.Mutex
 		received int

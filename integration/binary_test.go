@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
-	"github.com/arrakis/gaib/embedded/embeddedtest"
 	"github.com/arrakis/gaib/sandbox"
 )
 
@@ -48,7 +48,11 @@ func gaibBinary(t *testing.T) string {
 
 func TestBinaryServeAndCLIProcesses(t *testing.T) {
 	bin := gaibBinary(t)
+	// Zero configuration: serve writes the local admin's credential under the user's config
+	// dir, and the CLI finds it there with no flag.
+	env := append(os.Environ(), "USER=proc", "XDG_CONFIG_HOME="+t.TempDir(), "XDG_RUNTIME_DIR=")
 	serve := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", servableDir(t), "--workers", "2", "--metrics-listen", "127.0.0.1:0")
+	serve.Env = env
 	stdout, err := serve.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +75,7 @@ func TestBinaryServeAndCLIProcesses(t *testing.T) {
 
 	run := func(args ...string) (string, int) {
 		cmd := exec.Command(bin, append([]string{"--server", url}, args...)...)
-		cmd.Env = append(os.Environ(), "GAIB_OWNER=proc")
+		cmd.Env = env
 		var out strings.Builder
 		cmd.Stdout = &out
 		done := make(chan error, 1)
@@ -99,9 +103,14 @@ func TestBinaryServeAndCLIProcesses(t *testing.T) {
 		t.Fatalf("destroy without --yes and no terminal: exit %d", code)
 	}
 
-	// The services are discoverable the way `nats micro ls/info` finds them.
-	nc := embeddedtest.Conn(t, url)
-	for _, name := range []string{sandbox.ServiceSandbox, sandbox.ServiceCleanup} {
+	// The services are discoverable the way `nats micro ls/info` finds them, with the
+	// admin's credential and its own inbox prefix.
+	nc, err := nats.Connect(url, nats.UserCredentials(filepath.Join(strings.TrimPrefix(env[len(env)-2], "XDG_CONFIG_HOME="), "gaib", "local.creds")),
+		nats.CustomInboxPrefix(sandbox.UserInbox("proc")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{sandbox.ServiceSandbox, sandbox.ServiceCleanup, sandbox.ServiceUser, sandbox.ServiceGuild} {
 		msg, err := nc.Request("$SRV.INFO."+name, nil, 5*time.Second)
 		if err != nil {
 			t.Fatalf("info %s: %v", name, err)

@@ -6,18 +6,15 @@ import (
 	"fmt"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/arrakis/gaib/cli"
 	"github.com/arrakis/gaib/sandbox"
 	"github.com/arrakis/gaib/services"
 )
 
-// createConcurrently fires n creates at once through the CLI client and returns the
-// records created and the error codes of the others.
-func createConcurrently(t *testing.T, m *testMesh, n int, req func(i int) sandbox.CreateRequest) ([]sandbox.Record, map[sandbox.Code]int) {
+// createConcurrently fires n creates at once through the CLI client, create i as identity
+// as(i), and returns the records created and the error codes of the others.
+func createConcurrently(t *testing.T, m *testMesh, n int, as func(i int) string, req func(i int) sandbox.CreateRequest) ([]sandbox.Record, map[sandbox.Code]int) {
 	t.Helper()
-	c := cli.NewClient(m.NC, time.Minute)
 	var (
 		mu    sync.Mutex
 		ok    []sandbox.Record
@@ -28,7 +25,7 @@ func createConcurrently(t *testing.T, m *testMesh, n int, req func(i int) sandbo
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			rec, err := c.Create(context.Background(), req(i))
+			rec, err := m.client(as(i)).Create(context.Background(), req(i))
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -50,13 +47,17 @@ func createConcurrently(t *testing.T, m *testMesh, n int, req func(i int) sandbo
 
 func TestConcurrentCreatesOfOneName(t *testing.T) {
 	m := startMesh(t, services.MeshConfig{Workers: 8, Sandbox: services.SandboxConfig{MaxPerOwner: 100}})
-	ok, codes := createConcurrently(t, m, 50, func(i int) sandbox.CreateRequest {
-		return sandbox.CreateRequest{Name: "contested", Owner: fmt.Sprintf("user%d", i)}
+	user := func(i int) string { return fmt.Sprintf("user%d", i) }
+	for i := range 50 {
+		m.developer(t, user(i))
+	}
+	ok, codes := createConcurrently(t, m, 50, user, func(i int) sandbox.CreateRequest {
+		return sandbox.CreateRequest{Name: "contested"}
 	})
 	if len(ok) != 1 || codes[sandbox.CodeNameTaken] != 49 {
 		t.Fatalf("50 creates of one name: %d succeeded, errors %v", len(ok), codes)
 	}
-	list, err := m.Mesh.Sandboxes.List(context.Background(), sandbox.ListRequest{All: true})
+	list, err := m.client(tester).List(context.Background(), sandbox.ListRequest{All: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,8 +68,11 @@ func TestConcurrentCreatesOfOneName(t *testing.T) {
 
 func TestConcurrentCreatesRespectQuota(t *testing.T) {
 	m := startMesh(t, services.MeshConfig{Workers: 8, Sandbox: services.SandboxConfig{MaxPerOwner: 5}})
-	ok, codes := createConcurrently(t, m, 20, func(i int) sandbox.CreateRequest {
-		return sandbox.CreateRequest{Name: fmt.Sprintf("q%d", i), Owner: "greedy"}
+	m.developer(t, "greedy")
+	m.developer(t, "other")
+	greedy := func(int) string { return "greedy" }
+	ok, codes := createConcurrently(t, m, 20, greedy, func(i int) sandbox.CreateRequest {
+		return sandbox.CreateRequest{Name: fmt.Sprintf("q%d", i)}
 	})
 	if len(ok) != 5 || codes[sandbox.CodeQuotaExceeded] != 15 {
 		t.Fatalf("20 creates with quota 5: %d succeeded, errors %v", len(ok), codes)
@@ -88,13 +92,19 @@ func TestConcurrentCreatesRespectQuota(t *testing.T) {
 		}
 		break
 	}
+	// The quota is the caller's whatever it types: greedy cannot charge another identity.
+	if r := m.as(t, "greedy", "--json", "sandbox", "create", "sneaky", "--owner", "other"); r.errorCode(t) != sandbox.CodeForbidden || r.Code != sandbox.ExitForbidden {
+		t.Fatalf("create for another owner: exit %d %s", r.Code, r.Stdout)
+	}
 	// Another owner is not affected, and a destroy frees a slot.
-	if r := m.gaib(t, "--owner", "other", "sandbox", "create", "other-1"); r.Code != 0 {
+	if r := m.as(t, "other", "sandbox", "create", "other-1"); r.Code != 0 {
 		t.Fatalf("other owner: %s", r.Stderr)
 	}
-	if r := m.gaib(t, "--json", "--owner", "greedy", "sandbox", "create", "sixth"); r.errorCode(t) != sandbox.CodeQuotaExceeded || r.Code != sandbox.ExitConflict {
+	if r := m.as(t, "greedy", "--json", "sandbox", "create", "sixth"); r.errorCode(t) != sandbox.CodeQuotaExceeded || r.Code != sandbox.ExitConflict {
 		t.Fatalf("sixth create: exit %d %s", r.Code, r.Stdout)
 	}
-	m.gaib(t, "sandbox", "destroy", ok[0].Name, "--yes").must(t)
-	m.gaib(t, "--owner", "greedy", "sandbox", "create", "sixth").must(t)
+	m.as(t, "greedy", "sandbox", "destroy", ok[0].Name, "--yes").must(t)
+	m.as(t, "greedy", "sandbox", "create", "sixth").must(t)
+	// An admin may create for someone else: it counts against their quota.
+	m.gaib(t, "sandbox", "create", "for-greedy", "--owner", "greedy").errorCodeIs(t, sandbox.CodeQuotaExceeded)
 }

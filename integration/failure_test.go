@@ -74,7 +74,7 @@ func assertCreateLeavesNothingExceptQuota(t *testing.T, pm *planeMesh) {
 			t.Fatalf("create: exit %d %s", r.Code, r.Stdout)
 		}
 	}
-	list, _ := pm.Mesh.Sandboxes.List(context.Background(), sandbox.ListRequest{All: true})
+	list, _ := pm.client(tester).List(context.Background(), sandbox.ListRequest{All: true})
 	inv, _ := pm.PG.Inventory(context.Background())
 	rinv, _ := pm.Redis.Inventory(context.Background())
 	if len(list) != 0 || len(inv) != 0 {
@@ -113,7 +113,7 @@ func TestCreateFailureAtGuildClaimLeavesNothing(t *testing.T) {
 	if _, err := pm.Store.Route(context.Background(), guildB); !errors.Is(err, sandbox.ErrNotFound) {
 		t.Fatalf("the first guild's route was left behind: %v", err)
 	}
-	list, _ := pm.Mesh.Sandboxes.List(context.Background(), sandbox.ListRequest{All: true})
+	list, _ := pm.client(tester).List(context.Background(), sandbox.ListRequest{All: true})
 	inv, _ := pm.PG.Inventory(context.Background())
 	if len(list) != 1 || len(inv) != 1 {
 		t.Fatalf("left behind: %d records, postgres %v", len(list), inv)

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/arrakis/gaib/auth/authtest"
 	"github.com/arrakis/gaib/cli"
 	"github.com/arrakis/gaib/embedded/embeddedtest"
 	gjs "github.com/arrakis/gaib/jetstream"
@@ -23,39 +24,56 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// The owner of every sandbox the tests create unless they say otherwise.
-	os.Setenv("GAIB_OWNER", "tester")
-	os.Unsetenv("NATS_URL")
+	for _, v := range []string{"NATS_URL", "NATS_CREDS", "GAIB_SECRET"} {
+		os.Unsetenv(v)
+	}
+	// The CLI must never find a developer's own credential while testing.
+	dir, _ := os.MkdirTemp("", "gaib-config-")
+	os.Setenv("XDG_CONFIG_HOME", dir)
+	os.Setenv("XDG_RUNTIME_DIR", dir)
 	code := m.Run()
 	embeddedtest.StopAll()
+	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
-// testMesh is a running mesh on its own embedded NATS server.
+// testLimits keep every stream and bucket small: JetStream reserves their byte limits up
+// front, and the test servers cap the store.
+var testLimits = gjs.Config{EventsMaxBytes: 128 << 20, AuditMaxBytes: 64 << 20, BucketMaxBytes: 8 << 20, SandboxStreamMaxBytes: 4 << 20}
+
+// tester is the admin identity every test acts as unless it says otherwise.
+const tester = "tester"
+
+// testMesh is a running mesh on its own operator-mode NATS server.
 type testMesh struct {
 	URL   string
 	NC    *nats.Conn
 	Store *gjs.Store
 	Mesh  *services.Mesh
+	// Deployment is the server's trust: its issuer, keys and credentials.
+	Deployment *authtest.Deployment
+	// creds are the credential files of the identities made so far, by name.
+	creds map[string]string
 }
 
-// startMesh starts an embedded server and the mesh on it, configured by cfg.
+// startMesh starts an operator-mode server and the mesh on it, configured by cfg, with the
+// admin identity "tester".
 func startMesh(t testing.TB, cfg services.MeshConfig) *testMesh {
 	t.Helper()
-	ns := embeddedtest.NATS(t)
-	return startMeshOn(t, ns.ClientURL(), cfg)
+	return startMeshWith(t, authtest.Start(t, nil), cfg)
 }
 
-func startMeshOn(t testing.TB, url string, cfg services.MeshConfig) *testMesh {
+func startMeshWith(t testing.TB, d *authtest.Deployment, cfg services.MeshConfig) *testMesh {
 	t.Helper()
-	nc := embeddedtest.Conn(t, url)
+	url := d.URL
+	nc := d.Mesh(t)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	store, err := gjs.Open(ctx, js, gjs.Config{})
+	store, err := gjs.Open(ctx, js, testLimits)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -63,12 +81,65 @@ func startMeshOn(t testing.TB, url string, cfg services.MeshConfig) *testMesh {
 		cfg.SweepInterval = -1 // tests sweep on demand, with their own clock
 	}
 	cfg.Sandbox.NATSURL = url
+	cfg.Sandbox.Issuer = d.Issuer
+	cfg.Sandbox.Account = d.Publisher(t, store)
+	cfg.Sandbox.Planes = append([]services.Plane{store.StreamPlane()}, cfg.Sandbox.Planes...)
 	m, err := services.StartMesh(context.Background(), nc, store, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatalf("start mesh: %v", err)
 	}
 	t.Cleanup(func() { _ = m.Stop() })
-	return &testMesh{URL: url, NC: nc, Store: store, Mesh: m}
+	tm := &testMesh{URL: url, NC: nc, Store: store, Mesh: m, Deployment: d, creds: map[string]string{}}
+	tm.identity(t, tester, sandbox.RoleAdmin)
+	return tm
+}
+
+// identity registers an identity with role and returns the path of its credential file.
+func (m *testMesh) identity(t testing.TB, name string, role sandbox.Role) string {
+	t.Helper()
+	if path, ok := m.creds[name]; ok {
+		return path
+	}
+	creds, pub, err := m.Deployment.Issuer.NewIdentity(name, role, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Store.CreateUser(context.Background(), sandbox.User{Name: name, Role: role, Keys: []string{pub},
+		CreatedAt: time.Now().UTC(), CreatedBy: tester}); err != nil {
+		t.Fatal(err)
+	}
+	m.creds[name] = authtest.CredsFile(t, creds)
+	return m.creds[name]
+}
+
+// developer registers a developer identity and returns its credential file.
+func (m *testMesh) developer(t testing.TB, name string) string {
+	t.Helper()
+	return m.identity(t, name, sandbox.RoleDeveloper)
+}
+
+// as runs the CLI as identity name (which must exist) against the mesh.
+func (m *testMesh) as(t testing.TB, name string, args ...string) result {
+	t.Helper()
+	creds, ok := m.creds[name]
+	if !ok {
+		t.Fatalf("no identity %q in this test", name)
+	}
+	return runGaib(t, "", append([]string{"--server", m.URL, "--creds", creds}, args...)...)
+}
+
+// client returns a CLI client on the mesh's own connection acting as identity name.
+func (m *testMesh) client(name string) *cli.Client { return cli.NewClient(m.NC, name, time.Minute) }
+
+// request sends a raw request to an endpoint as caller, on the mesh's connection (which
+// may use any caller token, as only the mesh's credential can).
+func (m *testMesh) request(t testing.TB, service, op, caller string, body []byte) *nats.Msg {
+	t.Helper()
+	msg, err := m.NC.Request(sandbox.Request(service, op, caller), body, 30*time.Second)
+	if err != nil {
+		t.Fatalf("request %s.%s: %v", service, op, err)
+	}
+	return msg
 }
 
 // result is what one gaib invocation printed and returned.
@@ -77,10 +148,11 @@ type result struct {
 	Code           int
 }
 
-// gaib runs the real CLI in-process against the mesh, stdin not a terminal.
+// gaib runs the real CLI in-process against the mesh as the admin "tester", stdin not a
+// terminal.
 func (m *testMesh) gaib(t testing.TB, args ...string) result {
 	t.Helper()
-	return runGaib(t, "", append([]string{"--server", m.URL}, args...)...)
+	return m.as(t, tester, args...)
 }
 
 func runGaib(t testing.TB, stdin string, args ...string) result {
@@ -118,6 +190,20 @@ func (r result) errorCode(t testing.TB) sandbox.Code {
 		t.Fatalf("no error document in %q", r.Stdout)
 	}
 	return eb.Error.Code
+}
+
+// errorCodeIs fails unless the command failed with code (run it with --json or not: the
+// code is read from stdout in JSON mode, else compared by exit code and message).
+func (r result) errorCodeIs(t testing.TB, code sandbox.Code) {
+	t.Helper()
+	if r.Code != code.ExitCode() {
+		t.Fatalf("exit %d, want %d (%s)\nstdout: %s\nstderr: %s", r.Code, code.ExitCode(), code, r.Stdout, r.Stderr)
+	}
+	if strings.HasPrefix(strings.TrimSpace(r.Stdout), "{") {
+		if got := r.errorCode(t); got != code {
+			t.Fatalf("code %s, want %s", got, code)
+		}
+	}
 }
 
 // decodeStrict parses exactly one JSON document from s, failing on anything else.
@@ -171,17 +257,9 @@ func runGaibTerminal(t testing.TB, stdin string, args ...string) result {
 	return result{Stdout: out.String(), Stderr: errb.String(), Code: code}
 }
 
-// startBareNATS starts a server with no gaib services on it.
-func startBareNATS(t testing.TB) string {
-	t.Helper()
-	return embeddedtest.NATS(t).ClientURL()
-}
-
 // runGaibTo runs gaib with stdout going to w and returns its exit code.
 func runGaibTo(w io.Writer, args ...string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	return cli.Main(ctx, args, &cli.IO{Stdin: strings.NewReader(""), Stdout: w, Stderr: io.Discard})
 }
-
-func embeddedtestConn(t testing.TB, url string) *nats.Conn { return embeddedtest.Conn(t, url) }

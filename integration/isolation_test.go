@@ -112,8 +112,13 @@ func TestSandboxesAreIsolatedByTheDatabases(t *testing.T) {
 	st := pm.gaib(t, "--json", "sandbox", "status", "alpha").must(t).Stdout
 	var status sandbox.StatusResponse
 	decodeStrict(t, st, &status)
-	if len(status.Health) != 2 || !status.Health[0].OK || !status.Health[1].OK {
+	if len(status.Health) != 3 {
 		t.Fatalf("health: %+v", status.Health)
+	}
+	for _, h := range status.Health {
+		if !h.OK {
+			t.Fatalf("health: %+v", status.Health)
+		}
 	}
 	if left := pm.leftovers(t, a.ID); len(left) != 4 { // schema, role, user, key
 		t.Fatalf("advertised resources of A that exist: %v", left)
@@ -146,6 +151,9 @@ func TestHealthCheckQueriesTheDatabases(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := pm.redisAdmin(t).Do(ctx, "ACL", "DELUSER", rec.Resources.RedisUser).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pm.Store.DeleteSandboxStream(ctx, rec.ID); err != nil {
 		t.Fatal(err)
 	}
 	var st sandbox.StatusResponse
@@ -189,7 +197,7 @@ if psql "$DATABASE_URL" -qAt -c "select * from public.pg_roles_nope" 2>/dev/null
 redis-cli --no-auth-warning -u "$REDIS_URL" set outside v
 `
 	cmd := exec.Command("sh", "-c", script)
-	cmd.Env = append(os.Environ(), "GAIB="+bin, "MESH="+pm.URL, "MARKER="+marker)
+	cmd.Env = append(os.Environ(), "GAIB="+bin, "MESH="+pm.URL, "MARKER="+marker, "NATS_CREDS="+pm.creds[tester])
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -218,7 +226,7 @@ func TestRunPassesEnvironmentExitCodeAndSignals(t *testing.T) {
 	}
 	// Signals reach the child: the built binary, SIGTERM, the child's trap answers.
 	bin := gaibBinary(t)
-	cmd := exec.Command(bin, "--server", pm.URL, "sandbox", "run", "runner", "--", "sh", "-c", `trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.05; done`)
+	cmd := exec.Command(bin, "--server", pm.URL, "--creds", pm.creds[tester], "sandbox", "run", "runner", "--", "sh", "-c", `trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.05; done`)
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

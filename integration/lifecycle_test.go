@@ -97,15 +97,20 @@ func TestNameIsFreeAgainAfterDestroy(t *testing.T) {
 
 func TestDefaultNameAndOwner(t *testing.T) {
 	m := startMesh(t, services.MeshConfig{})
-	rec := m.gaib(t, "--json", "--owner", "Jane.Doe@example.com", "sandbox", "create").must(t).record(t)
-	if rec.Owner != "Jane.Doe@example.com" || !strings.HasPrefix(rec.Name, "jane-doe-example-com-") {
+	m.developer(t, "jane_doe")
+	rec := m.as(t, "jane_doe", "--json", "sandbox", "create").must(t).record(t)
+	if rec.Owner != "jane_doe" || !strings.HasPrefix(rec.Name, "jane-doe-") {
 		t.Fatalf("default name/owner: %+v", rec)
 	}
-	var mine []sandbox.Record
-	decodeStrict(t, m.gaib(t, "--json", "--owner", "Jane.Doe@example.com", "sandbox", "ls").must(t).Stdout, &mine)
-	decodeStrict(t, m.gaib(t, "--json", "--owner", "someone-else", "sandbox", "ls").must(t).Stdout, new([]sandbox.Record))
+	var mine, none []sandbox.Record
+	decodeStrict(t, m.gaib(t, "--json", "sandbox", "ls", "--owner", "jane_doe").must(t).Stdout, &mine)
+	decodeStrict(t, m.gaib(t, "--json", "sandbox", "ls", "--owner", "someone-else").must(t).Stdout, &none)
+	if len(mine) != 1 || len(none) != 0 {
+		t.Fatalf("list --owner: %+v / %+v", mine, none)
+	}
+	decodeStrict(t, m.as(t, "jane_doe", "--json", "sandbox", "ls", "--mine").must(t).Stdout, &mine)
 	if len(mine) != 1 {
-		t.Fatalf("list --owner: %+v", mine)
+		t.Fatalf("--mine (jane_doe): %+v", mine)
 	}
 	var others []sandbox.Record
 	decodeStrict(t, m.gaib(t, "--json", "sandbox", "ls", "--mine").must(t).Stdout, &others)
@@ -166,10 +171,7 @@ func TestExpiryDestroysAndFreesTheName(t *testing.T) {
 	clock.set(clock.now().Add(2 * time.Minute))
 	var sweep services.SweepReport
 	// The cleanup service's endpoint, as an operator would call it.
-	msg, err := m.NC.Request(sandbox.Endpoint(sandbox.ServiceCleanup, "run"), []byte("{}"), 30*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	msg := m.request(t, sandbox.ServiceCleanup, "run", tester, []byte("{}"))
 	if err := json.Unmarshal(msg.Data, &sweep); err != nil || len(sweep.Expired) != 1 || sweep.Expired[0] != rec.ID {
 		t.Fatalf("sweep after expiry: %s %v", msg.Data, err)
 	}
@@ -205,16 +207,24 @@ func TestBackgroundSweeperExpiresSandboxes(t *testing.T) {
 func TestEveryChangeIsAudited(t *testing.T) {
 	m := startMesh(t, services.MeshConfig{})
 	js, _ := jetstream.New(m.NC)
-	rec := m.gaib(t, "--json", "--owner", "alice", "sandbox", "create", "audited").must(t).record(t)
-	m.gaib(t, "--owner", "bob", "sandbox", "extend", "audited", "--ttl", "1h").must(t)
-	m.gaib(t, "--owner", "bob", "sandbox", "link", "audited", guildA).must(t)
-	m.gaib(t, "--owner", "carol", "sandbox", "unlink", "audited", guildA).must(t)
-	m.gaib(t, "--owner", "dave", "sandbox", "destroy", "audited", "--yes").must(t)
+	m.developer(t, "alice")
+	m.identity(t, "bob", sandbox.RoleAdmin)
+	m.developer(t, "eve")
+	m.gaib(t, "guild", "allow", guildA, "--owner", "alice").must(t)
+	rec := m.as(t, "alice", "--json", "sandbox", "create", "audited").must(t).record(t)
+	m.as(t, "bob", "sandbox", "extend", "audited", "--ttl", "1h").must(t)
+	m.as(t, "alice", "sandbox", "link", "audited", guildA).must(t)
+	m.as(t, "bob", "sandbox", "unlink", "audited", guildA).must(t)
 	// Refused requests change nothing and are not audited.
-	m.gaib(t, "--owner", "eve", "sandbox", "extend", rec.ID, "--ttl", "1h")
+	m.as(t, "eve", "sandbox", "extend", rec.ID, "--ttl", "1h").errorCodeIs(t, sandbox.CodeForbidden)
+	m.as(t, "eve", "sandbox", "destroy", rec.ID, "--yes").errorCodeIs(t, sandbox.CodeForbidden)
+	m.as(t, "alice", "sandbox", "destroy", "audited", "--yes").must(t)
 
 	var got []string
 	for _, msg := range readStream(t, js, sandbox.StreamAudit) {
+		if !strings.HasPrefix(msg.Subject, sandbox.AuditSubject(rec.ID, "")) {
+			continue // users and guilds
+		}
 		var e struct {
 			Actor     string          `json:"actor"`
 			Action    string          `json:"action"`
@@ -233,7 +243,7 @@ func TestEveryChangeIsAudited(t *testing.T) {
 		}
 		got = append(got, e.Actor+":"+e.Action)
 	}
-	want := []string{"alice:create", "bob:extend", "bob:register-guild", "carol:unregister-guild", "dave:destroy"}
+	want := []string{"alice:create", "bob:extend", "alice:register-guild", "bob:unregister-guild", "alice:destroy"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("audit = %v, want %v", got, want)
 	}

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -81,7 +82,7 @@ func TestOrphansAreFoundAndRemovedButLiveSandboxesNeverFlagged(t *testing.T) {
 		}
 		publishGateway(t, js, "gateway.events.member.join", envelope(map[string]string{live.ID: guildA, lost.ID: guildB}[id], "member.join", 1), nil)
 	}
-	waitCounts(t, js, map[string]uint64{sandbox.StreamSandbox: 2})
+	waitCounts(t, js, map[string]uint64{sandbox.SandboxStream(live.ID): 1, sandbox.SandboxStream(lost.ID): 1})
 	// Look-alikes that are not derived names must never be flagged or dropped.
 	admin := pm.admin(t)
 	for _, q := range []string{`CREATE SCHEMA sandboxes`, `CREATE SCHEMA "sandbox_"`, `CREATE SCHEMA sandbox_abc`, `CREATE SCHEMA sandbox_abcdefghij_old`} {
@@ -135,8 +136,11 @@ func TestOrphansAreFoundAndRemovedButLiveSandboxesNeverFlagged(t *testing.T) {
 			t.Errorf("schema %s was dropped (left: %v)", s, schemas)
 		}
 	}
-	if n := streamCount(t, js, sandbox.StreamSandbox); n != 1 {
-		t.Errorf("sandbox stream holds %d messages, want the live sandbox's 1", n)
+	if n := streamCount(t, js, sandbox.SandboxStream(live.ID)); n != 1 {
+		t.Errorf("the live sandbox's stream holds %d messages, want 1", n)
+	}
+	if _, err := js.Stream(ctx, sandbox.SandboxStream(lost.ID)); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Errorf("the lost sandbox's stream is still there (%v)", err)
 	}
 	// The lost sandbox's name, guild and quota slot are free again.
 	pm.gaib(t, "sandbox", "create", "lost", "--guild", guildB).must(t)

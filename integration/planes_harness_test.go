@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/arrakis/gaib/auth/authtest"
 	"github.com/arrakis/gaib/embedded/embeddedtest"
 	"github.com/arrakis/gaib/keyspace"
 	"github.com/arrakis/gaib/sandbox"
@@ -41,7 +42,7 @@ func startPrivatePlaneMesh(t testing.TB, cfg services.MeshConfig) *planeMesh {
 func startPlaneMeshOn(t testing.TB, dbURL, redisURL string, cfg services.MeshConfig, mig *schema.Migrations, extra ...services.Plane) *planeMesh {
 	t.Helper()
 	ctx := context.Background()
-	pm := &planeMesh{DBURL: dbURL, RedisURL: redisURL, Secret: sandbox.Secret(sandbox.NewID())}
+	pm := &planeMesh{DBURL: dbURL, RedisURL: redisURL, Secret: sandbox.Secret(sandbox.NewID() + sandbox.NewID() + sandbox.NewID() + sandbox.NewID())}
 	m := schema.DefaultMigrations()
 	if mig != nil {
 		m = *mig
@@ -56,7 +57,7 @@ func startPlaneMeshOn(t testing.TB, dbURL, redisURL string, cfg services.MeshCon
 	}
 	t.Cleanup(func() { _ = pm.Redis.Close() })
 	cfg.Sandbox.Planes = append([]services.Plane{pm.PG, pm.Redis}, extra...)
-	pm.testMesh = startMesh(t, cfg)
+	pm.testMesh = startMeshWith(t, authtest.Start(t, pm.Secret), cfg)
 	return pm
 }
 

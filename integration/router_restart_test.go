@@ -11,7 +11,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/arrakis/gaib/embedded/embeddedtest"
 	"github.com/arrakis/gaib/router"
 	"github.com/arrakis/gaib/sandbox"
 	"github.com/arrakis/gaib/services"
@@ -32,7 +31,7 @@ func startRouterB(t testing.TB, m *testMesh, cfg router.Config) (*router.Router,
 	go func() { _ = router.Watch(ctx, m.Store.RoutesBucket(), table, loaded) }()
 	<-loaded
 	// A connection of its own, as a router process has.
-	js, err := jetstream.New(embeddedtest.Conn(t, m.URL), jetstream.WithPublishAsyncMaxPending(4096))
+	js, err := jetstream.New(m.Deployment.Mesh(t), jetstream.WithPublishAsyncMaxPending(4096))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,16 +91,22 @@ func TestRouterRestartMidStreamDeliversEachEventOnceInOrder(t *testing.T) {
 	second, _ := startRouter(t, m, cfg)
 	defer func() {
 		if t.Failed() {
-			t.Logf("first %+v second %+v sandbox %d events %d", first.Stats(context.Background()), second.Stats(context.Background()),
-				streamCount(t, js, sandbox.StreamSandbox), streamCount(t, js, sandbox.StreamEvents))
+			t.Logf("first %+v second %+v events %d", first.Stats(context.Background()), second.Stats(context.Background()),
+				streamCount(t, js, sandbox.StreamEvents))
 		}
 	}()
 
-	wantSandbox := uint64(total * len(routed) / guilds)
-	waitCounts(t, js, map[string]uint64{sandbox.StreamSandbox: wantSandbox, sandbox.StreamEvents: total - wantSandbox})
+	// Each routed guild's sandbox has its own stream with its share of the events.
+	want := map[string]uint64{sandbox.StreamEvents: total - uint64(total*len(routed)/guilds)}
+	streams := []string{sandbox.StreamEvents}
+	for _, id := range routed {
+		want[sandbox.SandboxStream(id)] = total / guilds
+		streams = append(streams, sandbox.SandboxStream(id))
+	}
+	waitCounts(t, js, want)
 	seen := make([]bool, total)
 	lastSeq := map[string]int{}
-	for _, stream := range []string{sandbox.StreamSandbox, sandbox.StreamEvents} {
+	for _, stream := range streams {
 		for _, msg := range readStream(t, js, stream) {
 			var ev struct {
 				GuildID string         `json:"guild_id"`

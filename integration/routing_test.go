@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -39,6 +40,7 @@ func TestRouterSendsEachEventToExactlyOnePlace(t *testing.T) {
 	m := startMesh(t, services.MeshConfig{})
 	js, _ := jetstream.New(m.NC)
 	sb := m.gaib(t, "--json", "sandbox", "create", "routed", "--guild", guildA).must(t).record(t)
+	sbStream := sandbox.SandboxStream(sb.ID)
 
 	huge := []byte(`{"guild_id":"` + guildA + `","data":"` + strings.Repeat("x", 1<<20) + `"}`)
 	type event struct {
@@ -47,10 +49,10 @@ func TestRouterSendsEachEventToExactlyOnePlace(t *testing.T) {
 		to      string // stream it must reach
 	}
 	events := []event{
-		{"gateway.events.member.join", envelope(guildA, "member.join", 1), sandbox.StreamSandbox},
-		{"gateway.events.guild.join", rawDispatch(guildA, 2), sandbox.StreamSandbox},
-		{"gateway.commands.interaction", envelope(guildA, "interaction", 3), sandbox.StreamSandbox},
-		{"gateway.events.member.leave", huge, sandbox.StreamSandbox},
+		{"gateway.events.member.join", envelope(guildA, "member.join", 1), sbStream},
+		{"gateway.events.guild.join", rawDispatch(guildA, 2), sbStream},
+		{"gateway.commands.interaction", envelope(guildA, "interaction", 3), sbStream},
+		{"gateway.events.member.leave", huge, sbStream},
 		{"gateway.events.member.join", envelope(guildB, "member.join", 4), sandbox.StreamEvents},
 		{"gateway.events.member.update", rawDispatch(guildB, 5), sandbox.StreamEvents},
 		{"gateway.commands.interaction", envelope(guildB, "interaction", 6), sandbox.StreamCommands},
@@ -69,14 +71,14 @@ func TestRouterSendsEachEventToExactlyOnePlace(t *testing.T) {
 		want[e.to] = append(want[e.to], e)
 	}
 	waitCounts(t, js, map[string]uint64{
-		sandbox.StreamSandbox: uint64(len(want[sandbox.StreamSandbox])), sandbox.StreamEvents: uint64(len(want[sandbox.StreamEvents])),
+		sbStream: uint64(len(want[sbStream])), sandbox.StreamEvents: uint64(len(want[sandbox.StreamEvents])),
 		sandbox.StreamCommands: uint64(len(want[sandbox.StreamCommands])), sandbox.StreamGateway: uint64(len(events)),
 	})
 	for stream, evs := range want {
 		got := readStream(t, js, stream)
 		for i, e := range evs {
 			wantSubject := strings.TrimPrefix(e.subject, "gateway.")
-			if stream == sandbox.StreamSandbox {
+			if stream == sbStream {
 				wantSubject = sandbox.SandboxSubject(sb.ID, wantSubject)
 			}
 			if got[i].Subject != wantSubject || !bytes.Equal(got[i].Data, e.data) || got[i].Header.Get("X-Trace") != "trace-1" {
@@ -109,11 +111,15 @@ func TestRouteChangesApplyToTheNextEvent(t *testing.T) {
 	m := startMesh(t, services.MeshConfig{})
 	js, _ := jetstream.New(m.NC)
 	sb := m.gaib(t, "--json", "sandbox", "create", "live").must(t).record(t)
+	sbStream := sandbox.SandboxStream(sb.ID)
 	seq := 0
 	next := func() (string, string) { // publishes one event of guild A; returns where it went
 		t.Helper()
 		seq++
-		before := map[string]uint64{sandbox.StreamSandbox: streamCount(t, js, sandbox.StreamSandbox), sandbox.StreamEvents: streamCount(t, js, sandbox.StreamEvents)}
+		before := map[string]uint64{sandbox.StreamEvents: streamCount(t, js, sandbox.StreamEvents)}
+		if _, err := js.Stream(context.Background(), sbStream); err == nil {
+			before[sbStream] = streamCount(t, js, sbStream)
+		}
 		publishGateway(t, js, "gateway.events.member.join", envelope(guildA, "member.join", seq), nil)
 		var where string
 		eventually(t, "the event to be routed", func() bool {
@@ -135,7 +141,7 @@ func TestRouteChangesApplyToTheNextEvent(t *testing.T) {
 	if strings.Contains(r.Stdout, "warning") {
 		t.Fatalf("register warned: %s", r.Stdout)
 	}
-	if where, subj := next(); where != sandbox.StreamSandbox || subj != sandbox.SandboxSubject(sb.ID, "events.member.join") {
+	if where, subj := next(); where != sbStream || subj != sandbox.SandboxSubject(sb.ID, "events.member.join") {
 		t.Fatalf("after register: %s %s", where, subj)
 	}
 	m.gaib(t, "sandbox", "unlink", "live", guildA).must(t)
@@ -143,16 +149,16 @@ func TestRouteChangesApplyToTheNextEvent(t *testing.T) {
 		t.Fatalf("after unregister: %s", where)
 	}
 	m.gaib(t, "sandbox", "link", "live", guildA).must(t)
-	if where, _ := next(); where != sandbox.StreamSandbox {
+	if where, _ := next(); where != sbStream {
 		t.Fatalf("after re-register: %s", where)
 	}
 	m.gaib(t, "sandbox", "destroy", "live", "--yes").must(t)
 	if where, _ := next(); where != sandbox.StreamEvents {
 		t.Fatalf("after destroy: %s", where)
 	}
-	// Destroy purged the sandbox's messages and freed the guild at once.
-	if n := streamCount(t, js, sandbox.StreamSandbox); n != 0 {
-		t.Fatalf("sandbox stream keeps %d messages of a destroyed sandbox", n)
+	// Destroy deleted the sandbox's stream with its messages and freed the guild at once.
+	if _, err := js.Stream(context.Background(), sbStream); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Fatalf("the destroyed sandbox's stream is still there (%v)", err)
 	}
 	m.gaib(t, "sandbox", "create", "again", "--guild", guildA).must(t)
 }
@@ -219,7 +225,7 @@ func TestEventsPublishAndTailThroughCLI(t *testing.T) {
 	out := &syncBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- runGaibTo(out, "--server", m.URL, "--json", "sandbox", "events", "tail", "--all", "--count", "3")
+		done <- runGaibTo(out, "--server", m.URL, "--creds", m.creds[tester], "--json", "sandbox", "events", "tail", "--all", "--count", "3")
 	}()
 	m.gaib(t, "events", "publish", "--guild", guildA, "--type", "member.join", "--count", "2").must(t)
 	m.gaib(t, "events", "publish", "--guild", guildB, "--type", "member.join").must(t)

@@ -7,9 +7,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/arrakis/gaib/auth/authtest"
 	"github.com/arrakis/gaib/cli"
 	"github.com/arrakis/gaib/sandbox"
 )
@@ -32,8 +34,9 @@ func serveInProcessOut(t *testing.T, out *syncBuffer, args ...string) (string, f
 	ctx, cancel := context.WithCancel(context.Background())
 	var errb syncBuffer
 	done := make(chan int, 1)
+	creds := filepath.Join(t.TempDir(), "admin.creds")
 	go func() {
-		done <- cli.Main(ctx, append([]string{"serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"}, args...),
+		done <- cli.Main(ctx, append([]string{"serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--admin-creds", creds}, args...),
 			&cli.IO{Stdout: out, Stderr: io.MultiWriter(out, &errb)})
 	}()
 	var url string
@@ -45,6 +48,7 @@ func serveInProcessOut(t *testing.T, out *syncBuffer, args ...string) (string, f
 		}
 		if m := readyRe.FindStringSubmatch(out.String()); m != nil {
 			url = m[1]
+			servedCreds.Store(url, creds)
 			return true
 		}
 		return false
@@ -68,6 +72,17 @@ func serveInProcessOut(t *testing.T, out *syncBuffer, args ...string) (string, f
 	return url, stop
 }
 
+// servedCreds maps the URL of each mesh served in-process to its admin credential.
+var servedCreds sync.Map
+
+// served runs the CLI as the admin of the mesh served at url.
+func served(t *testing.T, url string, args ...string) result {
+	t.Helper()
+	creds, _ := servedCreds.Load(url)
+	c, _ := creds.(string)
+	return runGaib(t, "", append([]string{"--server", url, "--creds", c}, args...)...)
+}
+
 // servableDir returns a temp data dir the unprivileged Postgres user can reach (gaib
 // serve as root runs the managed cluster inside it).
 func servableDir(t *testing.T) string {
@@ -84,22 +99,23 @@ func servableDir(t *testing.T) string {
 func TestServeRestartKeepsSandboxes(t *testing.T) {
 	dir := servableDir(t)
 	url, stop := serveInProcess(t, "--data-dir", dir)
-	rec := runGaib(t, "", "--json", "--server", url, "sandbox", "create", "survivor", "--guild", "123456789012345678").must(t).record(t)
+	rec := served(t, url, "--json", "sandbox", "create", "survivor", "--guild", "123456789012345678").must(t).record(t)
 	if code := stop(); code != 0 {
 		t.Fatalf("serve exited %d on shutdown", code)
 	}
-	if r := runGaib(t, "", "--server", url, "sandbox", "list"); r.Code != sandbox.ExitUnreachable {
+	if r := served(t, url, "sandbox", "list"); r.Code != sandbox.ExitUnreachable {
 		t.Fatalf("mesh still answers after stop: exit %d", r.Code)
 	}
 
 	url, _ = serveInProcess(t, "--data-dir", dir)
 	var st sandbox.StatusResponse
-	decodeStrict(t, runGaib(t, "", "--json", "--server", url, "sandbox", "status", "survivor").must(t).Stdout, &st)
+	decodeStrict(t, served(t, url, "--json", "sandbox", "status", "survivor").must(t).Stdout, &st)
 	if st.ID != rec.ID || st.Status != sandbox.StatusRunning || len(st.Guilds) != 1 {
 		t.Fatalf("after restart: %+v", st)
 	}
-	// The managed Postgres and Redis kept the sandbox's schema, role and ACL user.
-	if len(st.Health) != 3 {
+	// The managed Postgres and Redis kept the sandbox's schema, role and ACL user, NATS
+	// its stream.
+	if len(st.Health) != 4 {
 		t.Fatalf("health after restart: %+v", st.Health)
 	}
 	for _, h := range st.Health {
@@ -108,7 +124,7 @@ func TestServeRestartKeepsSandboxes(t *testing.T) {
 		}
 	}
 	// The name index and quota survived too.
-	if r := runGaib(t, "", "--json", "--server", url, "sandbox", "create", "survivor"); r.errorCode(t) != sandbox.CodeNameTaken {
+	if r := served(t, url, "--json", "sandbox", "create", "survivor"); r.errorCode(t) != sandbox.CodeNameTaken {
 		t.Fatalf("name index lost on restart: %s", r.Stdout)
 	}
 }
@@ -121,20 +137,46 @@ func TestServeRefusesBadSettings(t *testing.T) {
 }
 
 func TestServeAgainstAnExistingNATS(t *testing.T) {
-	url := startBareNATS(t)
+	d := authtest.Start(t, nil)
+	url := d.URL
+	mesh, sys, op := externalCredentials(t, d)
 	var out syncBuffer
-	got, _ := serveInProcessOut(t, &out, "--server", url, "--data-dir", t.TempDir(), "--no-postgres", "--no-redis", "--only", "sandbox")
+	got, _ := serveInProcessOut(t, &out, "--server", url, "--creds", mesh, "--operator-signing-key", op, "--system-creds", sys,
+		"--data-dir", t.TempDir(), "--no-postgres", "--no-redis", "--only", "sandbox")
 	if got != url || !strings.Contains(out.String(), "(external)") {
 		t.Fatalf("serve used %s (%q), want the given %s", got, out.String(), url)
 	}
-	rec := runGaib(t, "", "--json", "--server", url, "sandbox", "create", "ext").must(t).record(t)
+	rec := served(t, url, "--json", "sandbox", "create", "ext").must(t).record(t)
 	if rec.Status != sandbox.StatusRunning {
 		t.Fatalf("create on an external NATS: %+v", rec)
 	}
 	// Only the sandbox service runs: no router answers.
-	if r := runGaib(t, "", "--json", "--server", url, "router", "stats"); r.Code != sandbox.ExitUnreachable {
+	if r := served(t, url, "--json", "router", "stats"); r.Code != sandbox.ExitUnreachable {
 		t.Fatalf("router stats with no router: exit %d %s", r.Code, r.Stdout)
 	}
+}
+
+// externalCredentials writes what an operator hands `gaib serve` for an existing NATS: the
+// mesh's credential, a system account user's, and an operator signing key.
+func externalCredentials(t *testing.T, d *authtest.Deployment) (mesh, sys, op string) {
+	t.Helper()
+	m, err := d.MeshCreds()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := d.SystemCreds()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := d.Keys.Operator.Seed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	op = filepath.Join(t.TempDir(), "operator.nk")
+	if err := os.WriteFile(op, seed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return authtest.CredsFile(t, m), authtest.CredsFile(t, s), op
 }
 
 // TestServeWithoutDatabaseBinariesDisablesThePlanes checks the zero-config promise on a
@@ -147,11 +189,11 @@ func TestServeWithoutDatabaseBinariesDisablesThePlanes(t *testing.T) {
 	if !strings.Contains(out.String(), "no database planes") {
 		t.Fatalf("ready line: %q", out.String())
 	}
-	runGaib(t, "", "--server", url, "sandbox", "create", "bare").must(t)
+	served(t, url, "sandbox", "create", "bare").must(t)
 	var resp struct {
 		Env map[string]string `json:"env"`
 	}
-	decodeStrict(t, runGaib(t, "", "--json", "--server", url, "sandbox", "connect", "bare").must(t).Stdout, &resp)
+	decodeStrict(t, served(t, url, "--json", "sandbox", "connect", "bare").must(t).Stdout, &resp)
 	for _, k := range []string{"DATABASE_URL", "SANDBOX_SCHEMA", "REDIS_URL", "SANDBOX_REDIS_PREFIX"} {
 		if _, ok := resp.Env[k]; ok {
 			t.Errorf("connect prints %s with the plane disabled", k)

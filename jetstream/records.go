@@ -49,9 +49,9 @@ func (s *Store) UpdateRecord(ctx context.Context, id string, fn func(*sandbox.Re
 		if old == nil {
 			return nil, sandbox.Errorf(sandbox.CodeNotFound, "no sandbox with id %q", id)
 		}
-		var r sandbox.Record
-		if err := json.Unmarshal(old, &r); err != nil {
-			return nil, fmt.Errorf("record %s: %w", id, err)
+		r, err := unmarshalRecord(id, old)
+		if err != nil {
+			return nil, err
 		}
 		if err := fn(&r); err != nil {
 			return nil, err
@@ -70,44 +70,63 @@ func (s *Store) DeleteRecord(ctx context.Context, id string) error {
 	return s.sandboxes.Purge(ctx, id)
 }
 
-// Records returns every stored record, in no particular order.
-func (s *Store) Records(ctx context.Context) ([]sandbox.Record, error) {
+// Records returns every stored record, in no particular order, and the keys whose value is
+// not a valid record of that id (corrupt: edited by hand, or not written by gaib). Callers
+// that act on what is NOT in the records (orphan removal) must stop when corrupt is not
+// empty: a key in the bucket is a sandbox that may be alive.
+func (s *Store) Records(ctx context.Context) (records []sandbox.Record, corrupt []string, err error) {
 	w, err := s.sandboxes.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer func() { _ = w.Stop() }()
-	var out []sandbox.Record
 	for e := range w.Updates() {
 		if e == nil {
 			break // initial values delivered
 		}
 		r, err := decodeRecord(e)
 		if err != nil {
-			continue // a corrupt record must not hide the others; status shows it
+			corrupt = append(corrupt, e.Key())
+			continue
 		}
-		out = append(out, r)
+		records = append(records, r)
 	}
-	return out, nil
+	return records, corrupt, nil
 }
 
-// WatchRecord sends the record of id on every change until ctx ends or the record is
-// deleted; the channel closes then. It starts with the current value.
-func (s *Store) WatchRecord(ctx context.Context, id string) (<-chan sandbox.Record, error) {
-	return WatchRecord(ctx, s.sandboxes, id)
+// decodeRecord reads a record and checks that it is the record of its key: a record whose
+// id differs from its key (or is not an id) is corrupt, never trusted.
+func decodeRecord(e jetstream.KeyValueEntry) (sandbox.Record, error) {
+	r, err := unmarshalRecord(e.Key(), e.Value())
+	r.Revision = e.Revision()
+	return r, err
 }
 
-// WatchRecord watches the record of id in the sandboxes bucket kv, for clients that do not
-// open a Store (the CLI).
-func WatchRecord(ctx context.Context, kv jetstream.KeyValue, id string) (<-chan sandbox.Record, error) {
-	if !sandbox.ValidID(id) {
-		return nil, sandbox.Errorf(sandbox.CodeInvalidID, "%q is not a sandbox id", id)
+func unmarshalRecord(key string, b []byte) (sandbox.Record, error) {
+	var r sandbox.Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, sandbox.Errorf(sandbox.CodeInternal, "record %s is corrupt: %v", key, err)
 	}
-	w, err := kv.Watch(ctx, id)
+	if r.ID != key || !sandbox.ValidID(r.ID) {
+		return r, sandbox.Errorf(sandbox.CodeInternal, "record %s is corrupt: it names id %q", key, r.ID)
+	}
+	return r, nil
+}
+
+// WatchRecordChanges sends the id of every record written or deleted from now on, until
+// ctx ends or the watch fails (the channel closes then).
+func (s *Store) WatchRecordChanges(ctx context.Context) (<-chan string, error) {
+	return watchChanges(ctx, s.sandboxes)
+}
+
+// watchChanges sends the key of every change of kv from now on, until ctx ends or the
+// watch fails (the channel closes then).
+func watchChanges(ctx context.Context, kv jetstream.KeyValue) (<-chan string, error) {
+	w, err := kv.WatchAll(ctx, jetstream.UpdatesOnly())
 	if err != nil {
 		return nil, err
 	}
-	ch := make(chan sandbox.Record)
+	ch := make(chan string, 64)
 	go func() {
 		defer close(ch)
 		defer func() { _ = w.Stop() }()
@@ -122,15 +141,8 @@ func WatchRecord(ctx context.Context, kv jetstream.KeyValue, id string) (<-chan 
 				if e == nil {
 					continue
 				}
-				if e.Operation() != jetstream.KeyValuePut {
-					return
-				}
-				r, err := decodeRecord(e)
-				if err != nil {
-					continue
-				}
 				select {
-				case ch <- r:
+				case ch <- e.Key():
 				case <-ctx.Done():
 					return
 				}
@@ -138,13 +150,4 @@ func WatchRecord(ctx context.Context, kv jetstream.KeyValue, id string) (<-chan 
 		}
 	}()
 	return ch, nil
-}
-
-func decodeRecord(e jetstream.KeyValueEntry) (sandbox.Record, error) {
-	var r sandbox.Record
-	if err := json.Unmarshal(e.Value(), &r); err != nil {
-		return r, fmt.Errorf("record %s: %w", e.Key(), err)
-	}
-	r.Revision = e.Revision()
-	return r, nil
 }

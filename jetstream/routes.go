@@ -73,3 +73,19 @@ func (s *Store) RoutesRevision(ctx context.Context) (uint64, error) {
 	}
 	return 0, errors.New("route bucket status has no stream info")
 }
+
+// RoutesTo returns every guild routed to sandbox id, whatever its record says (teardown
+// removes them all, so no route outlives its sandbox).
+func (s *Store) RoutesTo(ctx context.Context, id string) ([]string, error) {
+	all, err := s.Routes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for g, to := range all {
+		if to == id {
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}

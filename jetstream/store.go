@@ -10,16 +10,29 @@ import (
 	"github.com/arrakis/gaib/sandbox"
 )
 
-// Config sets the replication and retention of gaib's buckets and streams.
+// Config sets the replication, retention and size limits of gaib's buckets and streams.
+// Every stream and bucket has an explicit byte limit, so no writer can fill the server.
 type Config struct {
 	// Replicas of every bucket and stream; 1 for a single server, 3 on a cluster. Default 1.
 	Replicas int
-	// Stream names of the router's outputs; defaults EVENTS, COMMANDS, SANDBOX.
-	EventsStream, CommandsStream, SandboxStream string
-	// MaxAge of gateway, production and sandbox messages. Default 24h.
+	// Stream names of the router's production outputs; defaults EVENTS, COMMANDS.
+	EventsStream, CommandsStream string
+	// EventsMaxAge is how long gateway, production and sandbox messages are kept. Default 24h.
 	EventsMaxAge time.Duration
+	// EventsMaxBytes caps each of GATEWAY, EVENTS and COMMANDS (oldest dropped). Default 1 GiB.
+	EventsMaxBytes int64
+	// SandboxStreamMaxBytes caps each sandbox's own stream (its oldest events are dropped,
+	// nobody else's). Default 64 MiB.
+	SandboxStreamMaxBytes int64
 	// AuditMaxAge is how long audit entries are kept. Default 90 days.
 	AuditMaxAge time.Duration
+	// AuditMaxBytes caps the audit stream. Default 1 GiB.
+	AuditMaxBytes int64
+	// BucketMaxBytes caps each KV bucket. Default 64 MiB.
+	BucketMaxBytes int64
+	// MaxEventBytes is the largest message the event streams accept; 0 lets the server
+	// decide (its max payload).
+	MaxEventBytes int32
 }
 
 func (c Config) withDefaults() Config {
@@ -32,14 +45,23 @@ func (c Config) withDefaults() Config {
 	if c.CommandsStream == "" {
 		c.CommandsStream = sandbox.StreamCommands
 	}
-	if c.SandboxStream == "" {
-		c.SandboxStream = sandbox.StreamSandbox
-	}
 	if c.EventsMaxAge <= 0 {
 		c.EventsMaxAge = 24 * time.Hour
 	}
+	if c.EventsMaxBytes <= 0 {
+		c.EventsMaxBytes = 1 << 30
+	}
+	if c.SandboxStreamMaxBytes <= 0 {
+		c.SandboxStreamMaxBytes = 64 << 20
+	}
 	if c.AuditMaxAge <= 0 {
 		c.AuditMaxAge = 90 * 24 * time.Hour
+	}
+	if c.AuditMaxBytes <= 0 {
+		c.AuditMaxBytes = 1 << 30
+	}
+	if c.BucketMaxBytes <= 0 {
+		c.BucketMaxBytes = 64 << 20
 	}
 	return c
 }
@@ -47,12 +69,15 @@ func (c Config) withDefaults() Config {
 // Store is gaib's state in JetStream. It is safe for concurrent use by any number of
 // goroutines and processes.
 type Store struct {
-	js        jetstream.JetStream
-	cfg       Config
-	sandboxes jetstream.KeyValue
-	names     jetstream.KeyValue
-	owners    jetstream.KeyValue
-	routes    jetstream.KeyValue
+	js          jetstream.JetStream
+	cfg         Config
+	sandboxes   jetstream.KeyValue
+	names       jetstream.KeyValue
+	owners      jetstream.KeyValue
+	routes      jetstream.KeyValue
+	users       jetstream.KeyValue
+	guilds      jetstream.KeyValue
+	revocations jetstream.KeyValue
 }
 
 // Open creates (or updates) gaib's buckets and streams and returns a Store on them.
@@ -68,10 +93,14 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 		{&s.names, sandbox.BucketNames, "gaib sandbox name → id of sandboxes not destroyed", 1},
 		{&s.owners, sandbox.BucketOwners, "gaib quota slots: owner → ids of sandboxes not destroyed", 1},
 		{&s.routes, sandbox.BucketRoutes, "gaib guild routes: guild id → sandbox id", 1},
+		{&s.users, sandbox.BucketUsers, "gaib identities: name → role, keys, revocation", 5},
+		{&s.guilds, sandbox.BucketGuilds, "gaib guild allow-list: guild id → who may route it", 1},
+		{&s.revocations, sandbox.BucketRevocations, "gaib revoked NATS user keys: public key → when, until", 1},
 	} {
 		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket: b.name, Description: b.desc, History: b.history,
 			Storage: jetstream.FileStorage, Replicas: s.cfg.Replicas,
+			MaxBytes: s.cfg.BucketMaxBytes, MaxValueSize: 256 << 10,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("bucket %s: %w", b.name, err)

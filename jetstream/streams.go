@@ -2,31 +2,36 @@ package jetstream
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/arrakis/gaib/sandbox"
 )
 
-// ensureStreams creates or updates the gateway input, the router's outputs and the audit
-// stream with the configured replicas (never a hard-coded count).
+// legacySandboxStream is the one stream all sandboxes shared before each got its own. Its
+// subjects overlap every sandbox stream's, so it is removed at start.
+const legacySandboxStream = "SANDBOX"
+
+// ensureStreams creates or updates the gateway input, the router's production outputs and
+// the audit stream with the configured replicas (never a hard-coded count) and limits.
 func (s *Store) ensureStreams(ctx context.Context) error {
 	c := s.cfg
+	if err := s.js.DeleteStream(ctx, legacySandboxStream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("remove the legacy shared sandbox stream: %w", err)
+	}
 	for _, sc := range []jetstream.StreamConfig{
 		{Name: sandbox.StreamGateway, Description: "Discord events from the gateway: the router's input",
-			Subjects: []string{sandbox.GatewayPrefix + ".>"}, MaxAge: c.EventsMaxAge},
+			Subjects: []string{sandbox.GatewayPrefix + ".>"}, MaxAge: c.EventsMaxAge, MaxBytes: c.EventsMaxBytes, MaxMsgSize: c.MaxEventBytes},
 		{Name: c.EventsStream, Description: "production Discord events",
-			Subjects: []string{sandbox.EventsPrefix + ".>"}, MaxAge: c.EventsMaxAge},
+			Subjects: []string{sandbox.EventsPrefix + ".>"}, MaxAge: c.EventsMaxAge, MaxBytes: c.EventsMaxBytes, MaxMsgSize: c.MaxEventBytes},
 		{Name: c.CommandsStream, Description: "production interactions (slash commands)",
-			Subjects: []string{sandbox.CommandsPrefix + ".>"}, MaxAge: c.EventsMaxAge},
-		{Name: c.SandboxStream, Description: "events and interactions routed to sandboxes",
-			Subjects: []string{
-				sandbox.SandboxPrefix + ".*." + sandbox.EventsPrefix + ".>",
-				sandbox.SandboxPrefix + ".*." + sandbox.CommandsPrefix + ".>",
-			}, MaxAge: c.EventsMaxAge},
-		{Name: sandbox.StreamAudit, Description: "every change made to a sandbox",
-			Subjects: []string{sandbox.AuditPrefix + ".>"}, MaxAge: c.AuditMaxAge},
+			Subjects: []string{sandbox.CommandsPrefix + ".>"}, MaxAge: c.EventsMaxAge, MaxBytes: c.EventsMaxBytes, MaxMsgSize: c.MaxEventBytes},
+		{Name: sandbox.StreamAudit, Description: "every change made to a sandbox (append-only)",
+			Subjects: []string{sandbox.AuditPrefix + ".>"}, MaxAge: c.AuditMaxAge, MaxBytes: c.AuditMaxBytes,
+			DenyDelete: true, DenyPurge: true},
 	} {
 		sc.Replicas = c.Replicas
 		sc.Storage = jetstream.FileStorage
@@ -37,30 +42,71 @@ func (s *Store) ensureStreams(ctx context.Context) error {
 	return nil
 }
 
-// PurgeSandboxMessages removes every message routed to sandbox id from the sandbox stream.
-func (s *Store) PurgeSandboxMessages(ctx context.Context, id string) error {
-	st, err := s.js.Stream(ctx, s.cfg.SandboxStream)
-	if err != nil {
-		return err
+// sandboxStreamConfig is the configuration of sandbox id's own stream: its routed events
+// and interactions, within its own byte limit (its oldest events go first, nobody else's).
+func (s *Store) sandboxStreamConfig(id string) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name: sandbox.SandboxStream(id), Description: "events and interactions routed to sandbox " + id,
+		Subjects: sandbox.SandboxStreamSubjects(id), MaxAge: s.cfg.EventsMaxAge, MaxBytes: s.cfg.SandboxStreamMaxBytes,
+		MaxMsgSize: s.cfg.MaxEventBytes, Discard: jetstream.DiscardOld, Storage: jetstream.FileStorage,
+		Replicas: s.cfg.Replicas, AllowDirect: true, MaxConsumers: 8, Duplicates: 2 * time.Minute,
 	}
-	return st.Purge(ctx, jetstream.WithPurgeSubject(sandbox.SandboxWildcard(id)))
 }
 
-// SandboxSubjectIDs returns the ids of every sandbox with messages in the sandbox stream.
-func (s *Store) SandboxSubjectIDs(ctx context.Context) (map[string]bool, error) {
-	st, err := s.js.Stream(ctx, s.cfg.SandboxStream)
-	if err != nil {
-		return nil, err
+// CreateSandboxStream creates sandbox id's stream and the durable consumer its worker reads
+// through. Creating what exists with the same configuration succeeds.
+func (s *Store) CreateSandboxStream(ctx context.Context, id string) error {
+	if !sandbox.ValidID(id) {
+		return sandbox.Errorf(sandbox.CodeInvalidID, "%q is not a sandbox id", id)
 	}
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(sandbox.SandboxPrefix+".>"))
+	st, err := s.js.CreateOrUpdateStream(ctx, s.sandboxStreamConfig(id))
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("stream %s: %w", sandbox.SandboxStream(id), err)
 	}
+	_, err = st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable: sandbox.SandboxConsumer, Description: "the sandbox's bot worker",
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: 30 * time.Second, MaxAckPending: 1000,
+		DeliverPolicy: jetstream.DeliverAllPolicy, Replicas: s.cfg.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("consumer %s: %w", sandbox.SandboxConsumer, err)
+	}
+	return nil
+}
+
+// DeleteSandboxStream deletes sandbox id's stream with its consumers and messages. Deleting
+// a stream that is gone succeeds.
+func (s *Store) DeleteSandboxStream(ctx context.Context, id string) error {
+	if !sandbox.ValidID(id) {
+		return sandbox.Errorf(sandbox.CodeInvalidID, "%q is not a sandbox id", id)
+	}
+	err := s.js.DeleteStream(ctx, sandbox.SandboxStream(id))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
+	}
+	return err
+}
+
+// CheckSandboxStream reports whether sandbox id's stream and its worker's durable exist.
+func (s *Store) CheckSandboxStream(ctx context.Context, id string) error {
+	st, err := s.js.Stream(ctx, sandbox.SandboxStream(id))
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", sandbox.SandboxStream(id), err)
+	}
+	if _, err := st.Consumer(ctx, sandbox.SandboxConsumer); err != nil {
+		return fmt.Errorf("consumer %s: %w", sandbox.SandboxConsumer, err)
+	}
+	return nil
+}
+
+// SandboxStreamIDs returns the ids of every sandbox that has a stream.
+func (s *Store) SandboxStreamIDs(ctx context.Context) (map[string]bool, error) {
 	ids := map[string]bool{}
-	for subj := range info.State.Subjects {
-		if id, ok := sandbox.IDFromResource(subj); ok {
+	names := s.js.StreamNames(ctx, jetstream.WithStreamListSubject(sandbox.SandboxPrefix+".>"))
+	for n := range names.Name() {
+		if id, ok := sandbox.SandboxStreamID(n); ok {
 			ids[id] = true
 		}
 	}
-	return ids, nil
+	return ids, names.Err()
 }

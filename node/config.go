@@ -6,8 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
+	"github.com/arrakis/gaib/auth"
 	"github.com/arrakis/gaib/sandbox"
 )
 
@@ -19,8 +18,16 @@ type Config struct {
 	DataDir string
 	// NATSURL joins an existing NATS instead of starting the embedded server.
 	NATSURL string
-	// NATSOptions are connect options for NATSURL (credentials from a context).
-	NATSOptions []nats.Option
+	// Creds is the mesh's own credential in the gaib account, against an existing NATS.
+	Creds string
+	// OperatorSigningKey (a seed file) signs the gaib account JWT against an existing NATS:
+	// the mesh registers its role signing keys and pushes revocations with it.
+	OperatorSigningKey string
+	// SystemCreds is a system account user's credential, to push account JWT updates.
+	SystemCreds string
+	// AdminCreds is where the local user's admin credential is written. Default
+	// auth.DefaultCredsFile(); "-" writes none.
+	AdminCreds string
 	// Listen is the embedded server's address; port 0 picks a free one. Default
 	// 127.0.0.1:4222.
 	Listen string
@@ -30,6 +37,10 @@ type Config struct {
 	Replicas int
 	// MaxPerOwner is how many sandboxes one owner may have at once. Default 5.
 	MaxPerOwner int
+	// MaxGuilds is how many guilds one sandbox may have. Default 10.
+	MaxGuilds int
+	// SandboxStreamBytes caps each sandbox's own stream. Default 64 MiB.
+	SandboxStreamBytes int64
 	// TTL bounds the lifetime of sandboxes.
 	TTL sandbox.TTLBounds
 	// Retention is how long destroyed records stay listed. Default 24h.
@@ -85,6 +96,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Replicas <= 0 {
 		c.Replicas = 1
+	}
+	if c.AdminCreds == "" {
+		c.AdminCreds = auth.DefaultCredsFile()
 	}
 	return c, nil
 }

@@ -11,27 +11,55 @@ import (
 	"github.com/arrakis/gaib/sandbox"
 )
 
-// connectNATS connects to c.NATSURL, or starts the embedded server when none is given.
-// stop closes the connection and stops the embedded server.
-func (c *Config) connectNATS() (nc *nats.Conn, url, where string, stop func(), err error) {
-	url = c.NATSURL
-	where, shutdown := "external", func() {}
-	if url == "" {
-		ns, err := embedded.StartNATS(embedded.NATSOptions{
-			StoreDir: filepath.Join(c.DataDir, "nats"), Listen: c.Listen, Debug: c.Debug,
-		})
+// natsPlane is the NATS this process runs on: the URL, how it authenticates, and the
+// embedded server when it runs one.
+type natsPlane struct {
+	url, where string
+	identity   *identityPlane
+	server     *embedded.NATS // nil against an existing NATS
+}
+
+// startNATS starts the embedded server in operator mode, or prepares to join c.NATSURL.
+func (c *Config) startNATS(secret sandbox.Secret) (*natsPlane, error) {
+	if c.NATSURL != "" {
+		ip, err := externalIdentity(c, secret)
 		if err != nil {
-			return nil, "", "", nil, sandbox.Errorf(sandbox.CodeUnavailable, "%v", err)
+			return nil, err
 		}
-		url, where, shutdown = ns.ClientURL(), "embedded, data in "+c.DataDir, ns.Shutdown
+		return &natsPlane{url: c.NATSURL, where: "external", identity: ip}, nil
 	}
-	nc, err = nats.Connect(url, append(c.NATSOptions, nats.Name("gaib-serve"), nats.MaxReconnects(-1))...)
+	ip, trust, err := embeddedIdentity(c.DataDir, secret)
 	if err != nil {
-		shutdown()
-		return nil, "", "", nil, sandbox.Errorf(sandbox.CodeUnavailable,
-			"cannot reach NATS at %s: %v", url, err)
+		return nil, err
 	}
-	return nc, url, where, func() { nc.Close(); shutdown() }, nil
+	ns, err := embedded.StartNATS(embedded.NATSOptions{
+		StoreDir: filepath.Join(c.DataDir, "nats"), Listen: c.Listen, Debug: c.Debug, Auth: trust,
+	})
+	if err != nil {
+		return nil, sandbox.Errorf(sandbox.CodeUnavailable, "%v", err)
+	}
+	keep := ip.onPush
+	ip.onPush = func(token string) {
+		keep(token)
+		ns.StoreAccount(ip.issuer.Account(), token)
+	}
+	return &natsPlane{url: ns.ClientURL(), where: "embedded, data in " + c.DataDir, identity: ip, server: ns}, nil
+}
+
+// connect opens the mesh's own connection.
+func (p *natsPlane) connect() (*nats.Conn, error) {
+	nc, err := nats.Connect(p.url, append(p.identity.mesh, nats.Name("gaib-serve"), nats.MaxReconnects(-1))...)
+	if err != nil {
+		return nil, sandbox.Errorf(sandbox.CodeUnavailable, "cannot reach NATS at %s as the mesh: %v", p.url, err)
+	}
+	return nc, nil
+}
+
+// stop shuts the embedded server down.
+func (p *natsPlane) stop() {
+	if p.server != nil {
+		p.server.Shutdown()
+	}
 }
 
 // WithoutUserinfo strips credentials from a (comma-separated) NATS URL list: `connect`

@@ -31,29 +31,57 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-
-	nc, url, where, stopNATS, err := c.connectNATS()
-	if err != nil {
-		return err
-	}
-	defer stopNATS()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	store, err := gjs.Open(ctx, js, gjs.Config{Replicas: c.Replicas})
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
 	secret, err := loadSecret(c.Secret, c.DataDir)
 	if err != nil {
 		return err
 	}
+
+	np, err := c.startNATS(secret)
+	if err != nil {
+		return err
+	}
+	defer np.stop()
+	nc, err := np.connect()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	store, err := gjs.Open(ctx, js, gjs.Config{Replicas: c.Replicas, SandboxStreamMaxBytes: c.SandboxStreamBytes})
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	publisher, stopSystem, err := np.identity.publisher(ctx, np.url, store, log)
+	if err != nil {
+		return fmt.Errorf("account JWT: %w", err)
+	}
+	defer stopSystem()
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	changed := make(chan struct{}, 1)
+	if err := store.WatchRevocations(watchCtx, changed); err != nil {
+		return err
+	}
+	go publisher.Watch(watchCtx, changed, time.Minute)
+	adminNote := "no local admin credential"
+	if c.AdminCreds != "-" {
+		name, err := np.identity.localAdmin(ctx, store, c.AdminCreds)
+		if err != nil {
+			fmt.Fprintln(stderr, "gaib: warning:", err)
+		} else {
+			adminNote = fmt.Sprintf("admin %s's credential in %s", name, c.AdminCreds)
+		}
+	}
+
 	planes, notes, stopPlanes, err := c.planes(ctx, secret, stderr)
 	if err != nil {
 		return err
 	}
 	defer stopPlanes()
+	planes = append([]services.Plane{store.StreamPlane()}, planes...)
 	metrics := services.NewMetrics()
 	metricsURL, stopMetrics, err := serveMetrics(c.MetricsListen, metrics, log)
 	if err != nil {
@@ -64,7 +92,8 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	}
 	mesh, err := services.StartMesh(ctx, nc, store, services.MeshConfig{
 		Workers: c.Workers, Only: c.Only, SweepInterval: c.SweepInterval, Retention: c.Retention, Metrics: metrics,
-		Sandbox: services.SandboxConfig{MaxPerOwner: c.MaxPerOwner, TTL: c.TTL, NATSURL: WithoutUserinfo(url), Planes: planes},
+		Sandbox: services.SandboxConfig{MaxPerOwner: c.MaxPerOwner, MaxGuilds: c.MaxGuilds, TTL: c.TTL,
+			NATSURL: WithoutUserinfo(np.url), Planes: planes, Issuer: np.identity.issuer, Account: publisher},
 	}, log)
 	if err != nil {
 		return err
@@ -79,8 +108,9 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	if metricsURL != "" {
 		notes = append(notes, "metrics on "+metricsURL)
 	}
+	notes = append(notes, adminNote)
 	fmt.Fprintf(stdout, "gaib ready on %s (%s); services: %s; %d workers; %s. Ctrl-C to stop.\n",
-		url, where, parts, c.Workers, strings.Join(notes, ", "))
+		np.url, np.where, parts, c.Workers, strings.Join(notes, ", "))
 
 	<-ctx.Done()
 	log.Info("shutting down")

@@ -84,7 +84,7 @@ func Syncer(nc *nats.Conn) func(ctx context.Context, rev uint64) string {
 			return "no router is running: events are not routed until one starts"
 		}
 		body, _ := json.Marshal(SyncRequest{Revision: rev})
-		replies, _ := Gather(ctx, nc, sandbox.Endpoint(sandbox.ServiceRouter, "sync"), body, n, SyncTimeout, SyncTimeout)
+		replies, _ := Gather(ctx, nc, sandbox.Request(sandbox.ServiceRouter, "sync", sandbox.ActorMesh), body, n, SyncTimeout, SyncTimeout)
 		applied := 0
 		for _, m := range replies {
 			var r SyncReply

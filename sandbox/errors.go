@@ -24,8 +24,17 @@ const (
 	CodeGuildTaken     Code = "guild_taken"
 	CodeWrongState     Code = "wrong_state"
 	CodeUnavailable    Code = "unavailable"
-	CodeProvisioning   Code = "provisioning_failed"
-	CodeInternal       Code = "internal"
+	// CodeForbidden: the caller is authenticated but may not do this (not their sandbox,
+	// not an admin).
+	CodeForbidden Code = "forbidden"
+	// CodeUnauthenticated: no valid credential (unknown, revoked or expired identity).
+	CodeUnauthenticated Code = "unauthenticated"
+	// CodeGuildNotAllowed: the guild is not on the allow-list for this caller.
+	CodeGuildNotAllowed Code = "guild_not_allowed"
+	// CodeTooManyGuilds: a sandbox may have at most --max-guilds-per-sandbox guilds.
+	CodeTooManyGuilds Code = "too_many_guilds"
+	CodeProvisioning  Code = "provisioning_failed"
+	CodeInternal      Code = "internal"
 )
 
 // Exit codes of the gaib CLI, documented in the README.
@@ -36,6 +45,7 @@ const (
 	ExitNotFound    = 3
 	ExitConflict    = 4
 	ExitUnreachable = 5
+	ExitForbidden   = 6
 )
 
 // ExitCode maps a code to the CLI's exit code.
@@ -46,8 +56,10 @@ func (c Code) ExitCode() int {
 		return ExitUsage
 	case CodeNotFound:
 		return ExitNotFound
-	case CodeNameTaken, CodeQuotaExceeded, CodeGuildTaken, CodeWrongState:
+	case CodeNameTaken, CodeQuotaExceeded, CodeGuildTaken, CodeWrongState, CodeTooManyGuilds:
 		return ExitConflict
+	case CodeForbidden, CodeUnauthenticated, CodeGuildNotAllowed:
+		return ExitForbidden
 	case CodeUnavailable:
 		return ExitUnreachable
 	default:
@@ -84,6 +96,7 @@ var (
 	ErrGuildTaken    = &Error{Code: CodeGuildTaken, Message: "guild taken"}
 	ErrWrongState    = &Error{Code: CodeWrongState, Message: "wrong state"}
 	ErrUnavailable   = &Error{Code: CodeUnavailable, Message: "unavailable"}
+	ErrForbidden     = &Error{Code: CodeForbidden, Message: "forbidden"}
 )
 
 // AsError returns err as an *Error, wrapping anything else as CodeInternal.

@@ -1,9 +1,6 @@
 package sandbox
 
-import (
-	"regexp"
-	"strings"
-)
+import "strings"
 
 // MaxNameLen is the longest sandbox name accepted.
 const MaxNameLen = 40
@@ -28,17 +25,22 @@ func ValidateName(name string) error {
 	return nil
 }
 
-var ownerRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
-
-// ValidateOwner checks an owner: 1 to 64 characters of letters, digits and ._@- (a Unix
-// user name or an e-mail address), starting with a letter or digit.
-func ValidateOwner(owner string) error {
-	if !ownerRe.MatchString(owner) {
-		return Errorf(CodeInvalidOwner,
-			"owner %.70q is not valid: use 1-64 letters, digits or . _ @ - (set --owner or GAIB_OWNER)", owner)
+// ValidateNewName is ValidateName for a name being given to a sandbox: it also refuses
+// names shaped like a sandbox id (10 letters and digits starting with a letter), so a name
+// can never be mistaken for another sandbox's id.
+func ValidateNewName(name string) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	if ValidID(name) {
+		return Errorf(CodeInvalidName,
+			"sandbox name %q looks like a sandbox id (10 letters and digits): add a '-' or change its length", name)
 	}
 	return nil
 }
+
+// ValidateOwner checks an owner: owners are identities (ValidateIdentity).
+func ValidateOwner(owner string) error { return ValidateIdentity(owner) }
 
 // DefaultName is the name given when the user picks none: `<owner>-<4 random chars>`, with
 // the owner folded into a DNS label.

@@ -11,7 +11,7 @@ const (
 	EventsPrefix  = "events"
 	// CommandsPrefix carries interactions (slash commands), routed exactly like events.
 	CommandsPrefix = "commands"
-	// AuditPrefix is where every change is recorded.
+	// AuditPrefix is where every change is recorded. Only the mesh may publish there.
 	AuditPrefix = ControlPrefix + ".audit"
 )
 
@@ -20,13 +20,50 @@ const (
 	ServiceSandbox = "sandbox"
 	ServiceRouter  = "router"
 	ServiceCleanup = "cleanup"
+	ServiceUser    = "user"
+	ServiceGuild   = "guild"
 )
 
-// Endpoint returns the subject of a service endpoint: gaib.<service>.<op>.
+// Services lists every micro service whose endpoints an identity may call.
+var Services = []string{ServiceSandbox, ServiceRouter, ServiceCleanup, ServiceUser, ServiceGuild}
+
+// Endpoint returns the subject prefix of a service endpoint: gaib.<service>.<op>. Requests
+// are sent to Request(service, op, caller), one token longer.
 func Endpoint(service, op string) string { return ControlPrefix + "." + service + "." + op }
+
+// EndpointSubject is the subject a service endpoint listens on: gaib.<service>.<op>.*,
+// whose last token is the caller.
+func EndpointSubject(service, op string) string { return Endpoint(service, op) + ".*" }
+
+// Request returns the subject a caller sends a request to: gaib.<service>.<op>.<caller>.
+// NATS lets an identity publish only on subjects that end with its own name (admins and
+// developers alike), so the service knows who asks from the subject alone.
+func Request(service, op, caller string) string { return Endpoint(service, op) + "." + caller }
+
+// CallerPermission is the permission template that lets an identity call every endpoint of
+// service as itself ({{name()}} is expanded by the server from the credential).
+func CallerPermission(service string) string {
+	return ControlPrefix + "." + service + ".*.{{name()}}"
+}
+
+// CallerOf returns the caller token of a request subject gaib.<service>.<op>.<caller>.
+func CallerOf(subject string) (string, bool) {
+	toks := strings.Split(subject, ".")
+	if len(toks) != 4 || toks[0] != ControlPrefix || toks[3] == "" {
+		return "", false
+	}
+	return toks[3], true
+}
 
 // Group returns the subject prefix of a service's endpoints: gaib.<service>.
 func Group(service string) string { return ControlPrefix + "." + service }
+
+// UserInbox is the inbox prefix of an identity's connections. Its credential may subscribe
+// only there, so nobody reads another identity's replies.
+func UserInbox(name string) string { return "_INBOX.user." + name }
+
+// SandboxInbox is the inbox prefix of a sandbox's workers.
+func SandboxInbox(id string) string { return "_INBOX.sandbox." + id }
 
 // SandboxSubject returns the routed subject of a production subject for sandbox id:
 // sandbox.<id>.<subject>.
@@ -34,8 +71,31 @@ func SandboxSubject(id, subject string) string {
 	return SandboxPrefix + "." + id + "." + subject
 }
 
-// SandboxWildcard returns the subject filter of everything routed to sandbox id.
+// SandboxWildcard returns the subject filter of everything in sandbox id's namespace.
 func SandboxWildcard(id string) string { return SandboxPrefix + "." + id + ".>" }
+
+// SandboxStreamSubjects are the subjects the sandbox's own stream stores: its routed events
+// and interactions (and test events its owner injects there).
+func SandboxStreamSubjects(id string) []string {
+	return []string{
+		SandboxSubject(id, EventsPrefix+".>"),
+		SandboxSubject(id, CommandsPrefix+".>"),
+	}
+}
+
+// SandboxStream is the name of the stream holding sandbox id's events: SANDBOX_<id>. Each
+// sandbox has its own, with its own limits, deleted with the sandbox.
+func SandboxStream(id string) string { return StreamSandboxPrefix + id }
+
+// SandboxStreamID returns the id of a sandbox stream name and whether it was one.
+func SandboxStreamID(stream string) (string, bool) {
+	id, ok := strings.CutPrefix(stream, StreamSandboxPrefix)
+	return id, ok && ValidID(id)
+}
+
+// SandboxConsumer is the durable consumer gaib creates on each sandbox stream for its bot
+// worker; the sandbox's credential may consume only through it.
+const SandboxConsumer = "worker"
 
 // GatewaySubject returns the gateway's subject for a production subject:
 // events.member.join → gateway.events.member.join.
@@ -58,17 +118,21 @@ func StripGateway(subject string) (string, bool) {
 // gaib.audit.<id>.<action>.
 func AuditSubject(id, action string) string { return AuditPrefix + "." + id + "." + action }
 
-// Names of the JetStream KV buckets and streams; the stream names of the router's outputs
-// are configurable and these are their defaults.
+// Names of the JetStream KV buckets and streams; the stream names of the router's
+// production outputs are configurable and these are their defaults.
 const (
-	BucketSandboxes = "gaib_sandboxes"
-	BucketNames     = "gaib_names"
-	BucketOwners    = "gaib_owners"
-	BucketRoutes    = "gaib_routes"
+	BucketSandboxes   = "gaib_sandboxes"
+	BucketNames       = "gaib_names"
+	BucketOwners      = "gaib_owners"
+	BucketRoutes      = "gaib_routes"
+	BucketUsers       = "gaib_users"
+	BucketGuilds      = "gaib_guilds"
+	BucketRevocations = "gaib_revocations"
 
 	StreamGateway  = "GATEWAY"
 	StreamEvents   = "EVENTS"
 	StreamCommands = "COMMANDS"
-	StreamSandbox  = "SANDBOX"
-	StreamAudit    = "AUDIT"
+	// StreamSandboxPrefix prefixes every sandbox's own stream (SandboxStream).
+	StreamSandboxPrefix = "SANDBOX_"
+	StreamAudit         = "AUDIT"
 )

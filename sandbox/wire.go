@@ -16,10 +16,11 @@ const (
 const MaxRequestBytes = 64 * 1024
 
 // CreateRequest asks for a new sandbox. Empty Name means `<owner>-<4 chars>`, empty TTL the
-// server's default.
+// server's default. The owner is the caller (from the request subject); Owner names another
+// identity and only admins may set it ("act as").
 type CreateRequest struct {
 	Name   string   `json:"name,omitempty"`
-	Owner  string   `json:"owner"`
+	Owner  string   `json:"owner,omitempty"`
 	TTL    string   `json:"ttl,omitempty"`
 	Guilds []string `json:"guilds,omitempty"`
 	// DryRun validates everything and returns the record that would be created.
@@ -29,8 +30,6 @@ type CreateRequest struct {
 // RefRequest names one sandbox by name or id.
 type RefRequest struct {
 	Sandbox string `json:"sandbox"`
-	// Actor is who asks, for the audit log.
-	Actor string `json:"actor,omitempty"`
 }
 
 // ListRequest filters the sandbox list. By default only sandboxes that are not destroyed.
@@ -44,14 +43,12 @@ type ListRequest struct {
 type ExtendRequest struct {
 	Sandbox string `json:"sandbox"`
 	TTL     string `json:"ttl"`
-	Actor   string `json:"actor,omitempty"`
 }
 
 // GuildRequest registers or unregisters a guild.
 type GuildRequest struct {
 	Sandbox string `json:"sandbox"`
 	Guild   string `json:"guild"`
-	Actor   string `json:"actor,omitempty"`
 }
 
 // GuildResponse is the answer to register/unregister: the updated record, and a warning
@@ -67,10 +64,13 @@ type EnvVar struct {
 	Value string `json:"value"`
 }
 
-// ConnectResponse is what `connect` returns: the sandbox and its environment.
+// ConnectResponse is what `connect` returns: the sandbox, its environment, and its own NATS
+// credential (a standard .creds document) when the mesh runs with authentication. The
+// client writes Credentials to a 0600 file and adds NATS_CREDS with its path to Env.
 type ConnectResponse struct {
-	Record Record   `json:"sandbox"`
-	Env    []EnvVar `json:"env"`
+	Record      Record   `json:"sandbox"`
+	Env         []EnvVar `json:"env"`
+	Credentials string   `json:"credentials,omitempty"`
 }
 
 // Health is the result of a live check of one plane of a sandbox.
@@ -85,4 +85,25 @@ type Health struct {
 type StatusResponse struct {
 	Record
 	Health []Health `json:"health,omitempty"`
+}
+
+// OpWatch is the sandbox service's long-poll watch endpoint.
+const OpWatch = "watch"
+
+// WatchRequest waits until sandbox's record is newer than Revision (or Wait passes, at
+// most MaxWatchWait) and returns it: a client loops on it to follow a sandbox, and rides
+// out a mesh restart by asking again.
+type WatchRequest struct {
+	Sandbox  string `json:"sandbox"`
+	Revision uint64 `json:"revision,omitempty"`
+	// Wait is how long to wait for a change, as a Go duration (default and maximum 25s).
+	Wait string `json:"wait,omitempty"`
+}
+
+// EnvNames are the variables `connect` may hand a worker. The CLI prints nothing else, so
+// a compromised answer cannot smuggle PATH, LD_PRELOAD or a shell function into `eval`.
+var EnvNames = []string{
+	"SANDBOX_ID", "SANDBOX_NAME", "SANDBOX_GUILD_IDS", "SANDBOX_NATS_PREFIX", "SANDBOX_STREAM", "SANDBOX_CONSUMER",
+	"SANDBOX_SCHEMA", "SANDBOX_REDIS_PREFIX", "NATS_URL", "NATS_CREDS", "NATS_INBOX_PREFIX",
+	"DATABASE_URL", "REDIS_URL", "DISCORD_API_BASE_URL", "DISCORD_TOKEN",
 }

@@ -24,9 +24,13 @@ type SweepReport struct {
 // and drops destroyed records older than retention. Every transition is a compare-and-swap,
 // so sweeps running in several processes at once do each thing once.
 func (s *Sandboxes) Sweep(ctx context.Context, retention time.Duration) (rep SweepReport, err error) {
-	all, err := s.store.Records(ctx)
+	all, corrupt, err := s.store.Records(ctx)
 	if err != nil {
 		return rep, err
+	}
+	for _, key := range corrupt {
+		rep.Failed = append(rep.Failed, key)
+		rep.Errors = append(rep.Errors, fmt.Sprintf("%s: record is corrupt; fix or delete it by hand (see the runbook)", key))
 	}
 	now := s.now()
 	if s.metrics != nil {
@@ -50,7 +54,7 @@ func (s *Sandboxes) Sweep(ctx context.Context, retention time.Duration) (rep Swe
 			}
 		case r.Status == sandbox.StatusExpired || r.Status == sandbox.StatusDestroying ||
 			(r.Status == sandbox.StatusProvisioning && now.Sub(r.CreatedAt) >= s.cfg.StaleProvisioning):
-			_, err = s.destroy(ctx, r, "cleanup", "cleanup-destroy")
+			_, err = s.destroy(ctx, r, sandbox.ActorCleanup, "cleanup-destroy")
 			if err == nil {
 				rep.Destroyed = append(rep.Destroyed, r.ID)
 			}
@@ -81,8 +85,8 @@ func (s *Sandboxes) expire(ctx context.Context, r sandbox.Record) error {
 	if err != nil {
 		return err
 	}
-	s.audit(ctx, "cleanup", "expire", &before, &r)
-	_, err = s.destroy(ctx, r, "cleanup", "cleanup-destroy")
+	s.audit(ctx, sandbox.ActorCleanup, "expire", &before, &r)
+	_, err = s.destroy(ctx, r, sandbox.ActorCleanup, "cleanup-destroy")
 	return err
 }
 

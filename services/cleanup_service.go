@@ -14,27 +14,28 @@ import (
 // SweepRequest asks the cleanup service for a sweep now.
 type SweepRequest struct{}
 
-// AddCleanupService registers one instance of the cleanup micro service: `run` sweeps now
-// (expiry, resumed destroys, retention).
+// AddCleanupService registers one instance of the cleanup micro service (admins only):
+// `run` sweeps now (expiry, resumed destroys, retention), `orphans` finds (and removes)
+// resources no live sandbox owns.
 func AddCleanupService(ctx context.Context, nc *nats.Conn, sb *Sandboxes, retention time.Duration, log *slog.Logger) (micro.Service, error) {
-	svc, err := micro.AddService(nc, micro.Config{
-		Name:        sandbox.ServiceCleanup,
-		Version:     Version,
-		Description: "gaib cleanup: expires sandboxes, finishes interrupted creates and destroys, drops old records, finds orphans",
-	})
-	if err != nil {
-		return nil, err
+	run := func(ctx context.Context, c Caller, _ SweepRequest) (SweepReport, error) {
+		if err := requireAdmin(c, "run the cleanup"); err != nil {
+			return SweepReport{}, err
+		}
+		return sb.Sweep(ctx, retention)
 	}
-	g := svc.AddGroup(sandbox.Group(sandbox.ServiceCleanup))
-	run := func(ctx context.Context, _ SweepRequest) (SweepReport, error) { return sb.Sweep(ctx, retention) }
-	if err := joinErrs(
-		g.AddEndpoint("run", handle(ctx, log, run),
-			meta("Sweep now: expire, resume destroys, drop old records", "{}", "SweepReport")),
-		g.AddEndpoint("orphans", handle(ctx, log, sb.Orphans),
-			meta("Resources in Postgres, Redis, the sandbox stream or the routes without a live record", "OrphansRequest {remove}", "OrphanReport")),
-	); err != nil {
-		_ = svc.Stop()
-		return nil, err
+	orphans := func(ctx context.Context, c Caller, req OrphansRequest) (OrphanReport, error) {
+		if err := requireAdmin(c, "scan for orphans"); err != nil {
+			return OrphanReport{}, err
+		}
+		return sb.Orphans(ctx, req)
 	}
-	return svc, nil
+	return addService(nc, sandbox.ServiceCleanup,
+		"gaib cleanup: expires sandboxes, finishes interrupted creates and destroys, drops old records, finds orphans",
+		func(e *micro.NATSError) { log.Warn("cleanup service", "subject", e.Subject, "err", e.Description) },
+		endpoint{op: "run", handler: handle(ctx, log, sb.store, run),
+			description: "Sweep now: expire, resume destroys, drop old records (admins)", request: "{}", response: "SweepReport"},
+		endpoint{op: "orphans", handler: handle(ctx, log, sb.store, orphans),
+			description: "Resources in Postgres, Redis, NATS or the KV indexes without a live record (admins)", request: "OrphansRequest {remove}", response: "OrphanReport"},
+	)
 }

@@ -7,11 +7,15 @@ import (
 	"github.com/arrakis/gaib/sandbox"
 )
 
-// Connect returns the environment a bot worker needs to run inside a running sandbox:
-// its names, the NATS namespace and every plane's connection settings.
-func (s *Sandboxes) Connect(ctx context.Context, req sandbox.RefRequest) (sandbox.ConnectResponse, error) {
+// Connect returns what a bot worker needs to run inside a running sandbox (owner or
+// admin): its names, every plane's connection settings, and its own NATS credential,
+// confined to its namespace and expiring with the sandbox.
+func (s *Sandboxes) Connect(ctx context.Context, c Caller, req sandbox.RefRequest) (sandbox.ConnectResponse, error) {
 	rec, err := s.Resolve(ctx, req.Sandbox)
 	if err != nil {
+		return sandbox.ConnectResponse{}, err
+	}
+	if err := authorize(c, rec, "connect to"); err != nil {
 		return sandbox.ConnectResponse{}, err
 	}
 	if rec.Status != sandbox.StatusRunning {
@@ -20,14 +24,23 @@ func (s *Sandboxes) Connect(ctx context.Context, req sandbox.RefRequest) (sandbo
 	env := []sandbox.EnvVar{
 		{Name: "SANDBOX_ID", Value: rec.ID},
 		{Name: "SANDBOX_NAME", Value: rec.Name},
-		{Name: "SANDBOX_NATS_PREFIX", Value: rec.Resources.NATSPrefix},
 		{Name: "SANDBOX_GUILD_IDS", Value: strings.Join(rec.Guilds, ",")},
 	}
 	if s.cfg.NATSURL != "" {
 		env = append(env, sandbox.EnvVar{Name: "NATS_URL", Value: s.cfg.NATSURL})
 	}
+	out := sandbox.ConnectResponse{Record: rec}
+	if s.cfg.Issuer != nil {
+		creds, err := s.cfg.Issuer.Sandbox(rec.ID, rec.ExpiresAt)
+		if err != nil {
+			return sandbox.ConnectResponse{}, err
+		}
+		out.Credentials = string(creds)
+		env = append(env, sandbox.EnvVar{Name: "NATS_INBOX_PREFIX", Value: sandbox.SandboxInbox(rec.ID)})
+	}
 	for _, p := range s.cfg.Planes {
 		env = append(env, p.Env(rec)...)
 	}
-	return sandbox.ConnectResponse{Record: rec, Env: env}, nil
+	out.Env = env
+	return out, nil
 }

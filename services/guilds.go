@@ -7,13 +7,18 @@ import (
 	"github.com/arrakis/gaib/sandbox"
 )
 
-// RegisterGuild routes a guild's events to a running sandbox. The record lists the guild
-// before the route is claimed, so a destroy always finds every route it must remove; the
-// claim itself is atomic, so of concurrent registrations of one guild exactly one wins.
-// It returns once every router has applied the route (or with a warning).
-func (s *Sandboxes) RegisterGuild(ctx context.Context, req sandbox.GuildRequest) (sandbox.GuildResponse, error) {
-	rec, err := s.guildTarget(ctx, req)
+// RegisterGuild routes a guild's events to a running sandbox (owner or admin; developers
+// only allowed guilds). The record lists the guild before the route is claimed, so a
+// destroy always finds every route it must remove; the claim itself is atomic, so of
+// concurrent registrations of one guild exactly one wins. A registration that races a
+// destroy is undone: after the claim the record must still be running. It returns once
+// every router has applied the route (or with a warning).
+func (s *Sandboxes) RegisterGuild(ctx context.Context, c Caller, req sandbox.GuildRequest) (sandbox.GuildResponse, error) {
+	rec, err := s.guildTarget(ctx, c, req, "register a guild to")
 	if err != nil {
+		return sandbox.GuildResponse{}, err
+	}
+	if err := s.checkGuilds(ctx, c, rec.Owner, []string{req.Guild}); err != nil {
 		return sandbox.GuildResponse{}, err
 	}
 	before := rec
@@ -23,6 +28,9 @@ func (s *Sandboxes) RegisterGuild(ctx context.Context, req sandbox.GuildRequest)
 			return sandbox.Errorf(sandbox.CodeWrongState, "sandbox %q is %s; guilds can be registered only to a running sandbox", r.Name, r.Status)
 		}
 		added = !slices.Contains(r.Guilds, req.Guild)
+		if added && len(r.Guilds) >= s.cfg.MaxGuilds {
+			return sandbox.Errorf(sandbox.CodeTooManyGuilds, "sandbox %q already has %d guilds, the most a sandbox may have", r.Name, len(r.Guilds))
+		}
 		if added {
 			r.Guilds = append(r.Guilds, req.Guild)
 			r.UpdatedAt = s.now()
@@ -32,24 +40,38 @@ func (s *Sandboxes) RegisterGuild(ctx context.Context, req sandbox.GuildRequest)
 	if err != nil {
 		return sandbox.GuildResponse{}, err
 	}
-	rev, err := s.store.ClaimRoute(ctx, req.Guild, rec.ID)
-	if err != nil {
+	undoRecord := func() {
 		if added {
 			_, _ = s.store.UpdateRecord(context.WithoutCancel(ctx), rec.ID, func(r *sandbox.Record) error {
 				r.Guilds = slices.DeleteFunc(r.Guilds, func(g string) bool { return g == req.Guild })
 				return nil
 			})
 		}
-		return sandbox.GuildResponse{}, err
 	}
-	s.audit(ctx, req.Actor, "register-guild", &before, &rec)
+	rev, err := s.store.ClaimRoute(ctx, req.Guild, rec.ID)
+	if err != nil {
+		undoRecord()
+		return sandbox.GuildResponse{}, s.guildTaken(ctx, req.Guild, err)
+	}
+	// A destroy that started after the record update above either saw the route (and
+	// removes it) or ran before the claim; then the record is no longer running here.
+	if cur, err := s.store.Record(ctx, rec.ID); err != nil || cur.Status != sandbox.StatusRunning {
+		rrev, _ := s.store.ReleaseRoute(context.WithoutCancel(ctx), req.Guild, rec.ID)
+		s.syncRoutes(ctx, rrev)
+		if err != nil {
+			return sandbox.GuildResponse{}, err
+		}
+		return sandbox.GuildResponse{}, sandbox.Errorf(sandbox.CodeWrongState,
+			"sandbox %q became %s while the guild was registered; the registration was undone", cur.Name, cur.Status)
+	}
+	s.audit(ctx, c.Name, "register-guild", &before, &rec)
 	return sandbox.GuildResponse{Record: rec, Warning: s.syncRoutes(ctx, rev)}, nil
 }
 
-// UnregisterGuild sends a guild's events back to production. It returns once every router
-// has applied the change (or with a warning).
-func (s *Sandboxes) UnregisterGuild(ctx context.Context, req sandbox.GuildRequest) (sandbox.GuildResponse, error) {
-	rec, err := s.guildTarget(ctx, req)
+// UnregisterGuild sends a guild's events back to production (owner or admin). It returns
+// once every router has applied the change (or with a warning).
+func (s *Sandboxes) UnregisterGuild(ctx context.Context, c Caller, req sandbox.GuildRequest) (sandbox.GuildResponse, error) {
+	rec, err := s.guildTarget(ctx, c, req, "unregister a guild from")
 	if err != nil {
 		return sandbox.GuildResponse{}, err
 	}
@@ -69,14 +91,19 @@ func (s *Sandboxes) UnregisterGuild(ctx context.Context, req sandbox.GuildReques
 	if err != nil {
 		return sandbox.GuildResponse{}, err
 	}
-	s.audit(ctx, req.Actor, "unregister-guild", &before, &rec)
+	s.audit(ctx, c.Name, "unregister-guild", &before, &rec)
 	return sandbox.GuildResponse{Record: rec, Warning: s.syncRoutes(ctx, rev)}, nil
 }
 
-// guildTarget validates a guild request and resolves its sandbox.
-func (s *Sandboxes) guildTarget(ctx context.Context, req sandbox.GuildRequest) (sandbox.Record, error) {
+// guildTarget validates a guild request, resolves its sandbox and checks the caller may
+// act on it.
+func (s *Sandboxes) guildTarget(ctx context.Context, c Caller, req sandbox.GuildRequest, what string) (sandbox.Record, error) {
 	if err := sandbox.ValidateGuildID(req.Guild); err != nil {
 		return sandbox.Record{}, err
 	}
-	return s.Resolve(ctx, req.Sandbox)
+	rec, err := s.Resolve(ctx, req.Sandbox)
+	if err != nil {
+		return rec, err
+	}
+	return rec, authorize(c, rec, what)
 }

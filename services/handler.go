@@ -16,11 +16,14 @@ import (
 // requestTimeout bounds the work of one request.
 const requestTimeout = 2 * time.Minute
 
-// handle adapts a typed operation to a micro handler: it refuses oversized and malformed
-// requests before fn sees them, runs fn with a deadline, and answers either the JSON result
-// or a micro error whose code header is the stable sandbox code and whose body is
-// {"error": {...}}.
-func handle[Req, Resp any](base context.Context, log *slog.Logger, fn func(context.Context, Req) (Resp, error)) micro.Handler {
+// op is the body of an endpoint: who asks, and what.
+type op[Req, Resp any] func(context.Context, Caller, Req) (Resp, error)
+
+// handle adapts an operation to a micro handler: it refuses oversized and malformed
+// requests, resolves the caller from the request subject (never from the body), runs fn
+// with a deadline, and answers either the JSON result or a micro error whose code header
+// is the stable sandbox code and whose body is {"error": {...}}.
+func handle[Req, Resp any](base context.Context, log *slog.Logger, users Users, fn op[Req, Resp]) micro.Handler {
 	return micro.HandlerFunc(func(r micro.Request) {
 		var req Req
 		if err := decodeRequest(r.Data(), &req); err != nil {
@@ -29,7 +32,12 @@ func handle[Req, Resp any](base context.Context, log *slog.Logger, fn func(conte
 		}
 		ctx, cancel := context.WithTimeout(base, requestTimeout)
 		defer cancel()
-		resp, err := fn(ctx, req)
+		caller, err := resolveCaller(ctx, users, r.Subject())
+		if err != nil {
+			respondError(log, r, err)
+			return
+		}
+		resp, err := fn(ctx, caller, req)
 		if err != nil {
 			respondError(log, r, err)
 			return

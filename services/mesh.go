@@ -78,8 +78,13 @@ func StartMesh(ctx context.Context, nc *nats.Conn, store *jetstream.Store, cfg M
 		}
 	}
 	for range cfg.Workers {
-		if runs(PartSandbox) {
-			svc, err := AddSandboxService(ctx, nc, m.Sandboxes, log)
+		if !runs(PartSandbox) {
+			break
+		}
+		for _, add := range []func(context.Context, *nats.Conn, *Sandboxes, *slog.Logger) (micro.Service, error){
+			AddSandboxService, AddUserService, AddGuildService,
+		} {
+			svc, err := add(ctx, nc, m.Sandboxes, log)
 			if err != nil {
 				m.Stop()
 				return nil, err
@@ -146,7 +151,7 @@ func (m *Mesh) startRouter(ctx context.Context, nc *nats.Conn, store *jetstream.
 	if m.Sandboxes.metrics != nil {
 		m.Sandboxes.metrics.observeRouter(m.Router)
 	}
-	svc, err := AddRouterService(ctx, nc, m.Router, log)
+	svc, err := AddRouterService(ctx, nc, m.Router, m.Sandboxes, log)
 	if err != nil {
 		return err
 	}

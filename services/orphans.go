@@ -9,13 +9,13 @@ import (
 )
 
 // Inventory is a store that can list which sandboxes have resources in it (id → kinds).
-// The Postgres and Redis planes implement it.
+// The Postgres, Redis and NATS (stream) planes implement it.
 type Inventory interface {
 	Inventory(ctx context.Context) (map[string][]string, error)
 }
 
 // The stores orphan detection compares with the records.
-var OrphanStores = []string{"postgres", "redis", "sandbox-stream", "routes", "names", "quota"}
+var OrphanStores = []string{"postgres", "redis", "nats", "routes", "names", "quota"}
 
 // Orphan is a sandbox id that owns resources in a store but has no live record.
 type Orphan struct {
@@ -42,7 +42,7 @@ type OrphansRequest struct {
 	Remove bool `json:"remove,omitempty"`
 }
 
-// Orphans compares every store (Postgres, Redis, the sandbox stream, routes, the name
+// Orphans compares every store (Postgres, Redis, the sandbox streams, routes, the name
 // index and quota slots) with the records. An id is an orphan in a store when it has
 // resources there and its record is missing or destroyed; a sandbox that is
 // provisioning, running, expired or being destroyed is never flagged. The stores are read
@@ -60,14 +60,6 @@ func (s *Sandboxes) Orphans(ctx context.Context, req OrphansRequest) (OrphanRepo
 			return OrphanReport{}, fmt.Errorf("%s inventory: %w", p.Name(), err)
 		}
 		found[p.Name()] = ids
-	}
-	subjects, err := s.store.SandboxSubjectIDs(ctx)
-	if err != nil {
-		return OrphanReport{}, fmt.Errorf("sandbox stream: %w", err)
-	}
-	found["sandbox-stream"] = map[string][]string{}
-	for id := range subjects {
-		found["sandbox-stream"][id] = []string{"messages"}
 	}
 	routes, err := s.store.Routes(ctx)
 	if err != nil {
@@ -89,9 +81,15 @@ func (s *Sandboxes) Orphans(ctx context.Context, req OrphansRequest) (OrphanRepo
 		}
 	}
 
-	records, err := s.store.Records(ctx)
+	records, corrupt, err := s.store.Records(ctx)
 	if err != nil {
 		return OrphanReport{}, err
+	}
+	if len(corrupt) > 0 {
+		// A key in the bucket may be a live sandbox whose record was damaged: deciding
+		// that its resources are orphans could destroy a running sandbox.
+		return OrphanReport{}, sandbox.Errorf(sandbox.CodeWrongState,
+			"orphan detection stopped: %d sandbox records are corrupt (%v); repair or delete them first (see the runbook)", len(corrupt), corrupt)
 	}
 	live := map[string]bool{}
 	for _, r := range records {
@@ -138,8 +136,6 @@ func (s *Sandboxes) Orphans(ctx context.Context, req OrphansRequest) (OrphanRepo
 func (s *Sandboxes) removeOrphan(ctx context.Context, o Orphan) error {
 	rec := sandbox.Record{ID: o.ID, Resources: sandbox.ResourcesFor(o.ID)}
 	switch o.Store {
-	case "sandbox-stream":
-		return s.store.PurgeSandboxMessages(ctx, o.ID)
 	case "routes":
 		return each(o.Keys, func(g string) error { _, err := s.store.ReleaseRoute(ctx, g, o.ID); return err })
 	case "names":

@@ -1,0 +1,97 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/arrakis/gaib/sandbox"
+)
+
+// GuildCmd groups the allow-list commands.
+type GuildCmd struct {
+	Allow GuildAllowCmd `cmd:"" help:"Allow a test guild to be routed to sandboxes (admins)."`
+	List  GuildListCmd  `cmd:"" aliases:"ls" help:"List the allowed test guilds."`
+	Deny  GuildDenyCmd  `cmd:"" help:"Take a guild off the allow-list (admins)."`
+}
+
+// GuildAllowCmd is `gaib guild allow`.
+type GuildAllowCmd struct {
+	Guild string `arg:"" help:"Discord guild id (a 17-20 digit snowflake)."`
+	Owner string `placeholder:"NAME" help:"Reserve it to one developer (default: anyone)."`
+	Note  string `help:"What the guild is for."`
+}
+
+// Run allows the guild.
+func (c *GuildAllowCmd) Run(ctx context.Context, g *Globals, o *IO) error {
+	return g.withClient(func(cl *Client) error {
+		a, err := call[sandbox.AllowedGuild](ctx, cl, sandbox.ServiceGuild, sandbox.OpGuildAllow,
+			sandbox.GuildAllowRequest{Guild: c.Guild, Owner: c.Owner, Note: c.Note})
+		if err != nil {
+			return err
+		}
+		return g.out(o, a, a.Guild, func() {
+			who := "any developer"
+			if a.Owner != "" {
+				who = a.Owner
+			}
+			writeLine(o.Stdout, "Guild %s may now be registered to sandboxes by %s.", a.Guild, who)
+		})
+	})
+}
+
+// GuildDenyCmd is `gaib guild deny`.
+type GuildDenyCmd struct {
+	Guild string `arg:"" help:"Discord guild id."`
+}
+
+// Run takes the guild off the allow-list.
+func (c *GuildDenyCmd) Run(ctx context.Context, g *Globals, o *IO) error {
+	return g.withClient(func(cl *Client) error {
+		r, err := call[sandbox.GuildRef](ctx, cl, sandbox.ServiceGuild, sandbox.OpGuildDeny, sandbox.GuildRef{Guild: c.Guild})
+		if err != nil {
+			return err
+		}
+		return g.out(o, r, r.Guild, func() {
+			writeLine(o.Stdout, "Guild %s is off the allow-list; sandboxes that have it keep it until it is unregistered.", r.Guild)
+		})
+	})
+}
+
+// GuildListCmd is `gaib guild list`.
+type GuildListCmd struct{}
+
+// Run lists the allow-list.
+func (GuildListCmd) Run(ctx context.Context, g *Globals, o *IO) error {
+	return g.withClient(func(cl *Client) error {
+		gs, err := call[[]sandbox.AllowedGuild](ctx, cl, sandbox.ServiceGuild, sandbox.OpGuildList, struct{}{})
+		if err != nil {
+			return err
+		}
+		if g.JSON {
+			return writeJSON(o.Stdout, gs)
+		}
+		if g.Quiet {
+			for _, a := range gs {
+				fmt.Fprintln(o.Stdout, a.Guild)
+			}
+			return nil
+		}
+		if len(gs) == 0 {
+			writeLine(o.Stdout, "No guild is allowed yet. An admin adds one with: gaib guild allow GUILD_ID")
+			return nil
+		}
+		w := tabwriter.NewWriter(o.Stdout, 0, 2, 2, ' ', 0)
+		fmt.Fprintln(w, "GUILD\tFOR\tADDED BY\tADDED\tNOTE")
+		now := time.Now()
+		for _, a := range gs {
+			who := "anyone"
+			if a.Owner != "" {
+				who = a.Owner
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", a.Guild, who, a.AddedBy, relative(a.AddedAt, now), a.Note)
+		}
+		return w.Flush()
+	})
+}

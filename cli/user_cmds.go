@@ -1,0 +1,142 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/arrakis/gaib/auth"
+	"github.com/arrakis/gaib/sandbox"
+)
+
+// UserCmd groups the identity commands.
+type UserCmd struct {
+	Add    UserAddCmd    `cmd:"" help:"Issue an identity and its credential (admins)."`
+	List   UserListCmd   `cmd:"" aliases:"ls" help:"List identities (admins)."`
+	Revoke UserRevokeCmd `cmd:"" help:"Revoke an identity: its credentials stop working at once, connected clients are disconnected (admins)."`
+	WhoAmI UserWhoAmICmd `cmd:"" name:"whoami" help:"Who the mesh takes you for."`
+}
+
+// UserAddCmd is `gaib user add`.
+type UserAddCmd struct {
+	Name   string `arg:"" help:"Identity name: 1-32 characters of a-z, 0-9, '-' or '_', starting with a letter."`
+	Admin  bool   `help:"Make it an admin (acts on every sandbox, manages users and guilds)."`
+	Role   string `enum:"developer,admin,gateway," default:"" help:"Role: developer (default), admin, or gateway (may only publish gateway events)."`
+	TTL    string `name:"ttl" help:"The credential expires after this long (90d, 1w; default: never)."`
+	Output string `short:"o" placeholder:"FILE" help:"Write the credential to FILE (0600) instead of stdout."`
+}
+
+// Run issues the identity and prints (or writes) its .creds document.
+func (c *UserAddCmd) Run(ctx context.Context, g *Globals, o *IO) error {
+	role := sandbox.Role(c.Role)
+	if c.Admin {
+		role = sandbox.RoleAdmin
+	}
+	return g.withClient(func(cl *Client) error {
+		resp, err := call[sandbox.UserAddResponse](ctx, cl, sandbox.ServiceUser, sandbox.OpUserAdd,
+			sandbox.UserAddRequest{Name: c.Name, Role: role, TTL: c.TTL})
+		if err != nil {
+			return err
+		}
+		if c.Output != "" {
+			if err := auth.WritePrivate(c.Output, []byte(resp.Credentials)); err != nil {
+				return err
+			}
+			return g.out(o, resp.User, c.Output, func() {
+				writeLine(o.Stdout, "Issued %s %s; credential written to %s (give it to them; it is shown once).", resp.User.Role, resp.User.Name, c.Output)
+				writeLine(o.Stdout, "They use it with:  gaib --creds %s sandbox list   (or export NATS_CREDS=%s)", c.Output, c.Output)
+			})
+		}
+		if g.JSON {
+			return writeJSON(o.Stdout, resp)
+		}
+		if !g.Quiet {
+			fmt.Fprintf(o.Stderr, "Issued %s %s. Its credential follows (save it to a 0600 file; it is shown once).\n", resp.User.Role, resp.User.Name)
+		}
+		_, err = fmt.Fprint(o.Stdout, resp.Credentials)
+		return err
+	})
+}
+
+// UserListCmd is `gaib user list`.
+type UserListCmd struct{}
+
+// Run lists identities.
+func (UserListCmd) Run(ctx context.Context, g *Globals, o *IO) error {
+	return g.withClient(func(cl *Client) error {
+		users, err := call[[]sandbox.User](ctx, cl, sandbox.ServiceUser, sandbox.OpUserList, struct{}{})
+		if err != nil {
+			return err
+		}
+		if g.JSON {
+			return writeJSON(o.Stdout, users)
+		}
+		if g.Quiet {
+			for _, u := range users {
+				fmt.Fprintln(o.Stdout, u.Name)
+			}
+			return nil
+		}
+		w := tabwriter.NewWriter(o.Stdout, 0, 2, 2, ' ', 0)
+		fmt.Fprintln(w, "NAME\tROLE\tSTATE\tCREATED\tBY\tEXPIRES")
+		now := time.Now()
+		for _, u := range users {
+			state, exp := "active", "never"
+			if u.RevokedAt != nil {
+				state = "revoked by " + u.RevokedBy
+			}
+			if !u.Expires.IsZero() {
+				exp = relative(u.Expires, now)
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Name, u.Role, state, relative(u.CreatedAt, now), u.CreatedBy, exp)
+		}
+		return w.Flush()
+	})
+}
+
+// UserRevokeCmd is `gaib user revoke`.
+type UserRevokeCmd struct {
+	Name string `arg:"" help:"Identity to revoke."`
+}
+
+// Run revokes the identity.
+func (c *UserRevokeCmd) Run(ctx context.Context, g *Globals, o *IO) error {
+	return g.withClient(func(cl *Client) error {
+		u, err := call[sandbox.User](ctx, cl, sandbox.ServiceUser, sandbox.OpUserRevoke, sandbox.UserRequest{Name: c.Name})
+		if err != nil {
+			return err
+		}
+		return g.out(o, u, u.Name, func() {
+			writeLine(o.Stdout, "Revoked %s: its credentials no longer work and its connections were closed.", u.Name)
+		})
+	})
+}
+
+// UserWhoAmICmd is `gaib user whoami`.
+type UserWhoAmICmd struct{}
+
+// Run prints the caller's identity and role.
+func (UserWhoAmICmd) Run(ctx context.Context, g *Globals, o *IO) error {
+	return g.withClient(func(cl *Client) error {
+		me, err := call[sandbox.WhoAmIResponse](ctx, cl, sandbox.ServiceUser, sandbox.OpWhoAmI, struct{}{})
+		if err != nil {
+			return err
+		}
+		return g.out(o, me, me.Name, func() { writeLine(o.Stdout, "%s (%s) on %s", me.Name, me.Role, cl.URL()) })
+	})
+}
+
+// credsDir is where `connect` keeps sandbox credentials: a 0700 directory of the user's.
+func credsDir() (string, error) {
+	dir := os.Getenv("XDG_RUNTIME_DIR")
+	if dir == "" {
+		var err error
+		if dir, err = os.UserConfigDir(); err != nil {
+			return "", err
+		}
+	}
+	dir += "/gaib/sandboxes"
+	return dir, os.MkdirAll(dir, 0o700)
+}

@@ -1,0 +1,199 @@
+package services
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/arrakis/gaib/jetstream"
+	"github.com/arrakis/gaib/sandbox"
+)
+
+// Create validates req and creates a sandbox owned by the caller (or, for an admin, by
+// req.Owner): record (provisioning), name, quota slot, guild routes, then every plane, then
+// running. It is all-or-nothing: on any failure what was done is undone and the cause is
+// returned.
+func (s *Sandboxes) Create(ctx context.Context, c Caller, req sandbox.CreateRequest) (sandbox.Record, error) {
+	owner, err := s.owner(ctx, c, req.Owner)
+	if err != nil {
+		return sandbox.Record{}, err
+	}
+	rec, err := s.newRecord(owner, req)
+	if err != nil {
+		return rec, err
+	}
+	if err := s.checkGuilds(ctx, c, owner, rec.Guilds); err != nil {
+		return sandbox.Record{}, err
+	}
+	if req.DryRun {
+		return rec, s.dryRun(ctx, rec)
+	}
+
+	var undo undoStack
+	fail := func(err error) (sandbox.Record, error) {
+		undo.run(s.log, "create "+rec.ID)
+		return sandbox.Record{}, err
+	}
+	if rec, err = s.store.CreateRecord(ctx, rec); err != nil {
+		return fail(err)
+	}
+	undo.push(func(ctx context.Context) error { return s.store.DeleteRecord(ctx, rec.ID) })
+	if err := s.store.ReserveName(ctx, rec.Name, rec.ID); err != nil {
+		return fail(err)
+	}
+	undo.push(func(ctx context.Context) error { return s.store.ReleaseName(ctx, rec.Name, rec.ID) })
+	if err := s.store.AcquireSlot(ctx, rec.Owner, rec.ID, s.cfg.MaxPerOwner); err != nil {
+		return fail(err)
+	}
+	undo.push(func(ctx context.Context) error { return s.store.ReleaseSlot(ctx, rec.Owner, rec.ID) })
+	var routeRev uint64
+	for _, g := range rec.Guilds {
+		rev, err := s.store.ClaimRoute(ctx, g, rec.ID)
+		if err != nil {
+			return fail(s.guildTaken(ctx, g, err))
+		}
+		routeRev = max(routeRev, rev)
+		undo.push(func(ctx context.Context) error { _, err := s.store.ReleaseRoute(ctx, g, rec.ID); return err })
+	}
+	for _, p := range s.cfg.Planes {
+		if err := p.Provision(ctx, rec); err != nil {
+			if s.metrics != nil {
+				s.metrics.ProvisioningErrors.WithLabelValues(p.Name()).Inc()
+			}
+			return fail(sandbox.Errorf(sandbox.CodeProvisioning, "%s: %v", p.Name(), err))
+		}
+		undo.push(func(ctx context.Context) error { return p.Teardown(ctx, rec) })
+	}
+	running, err := s.store.UpdateRecord(ctx, rec.ID, func(r *sandbox.Record) error {
+		if r.Status != sandbox.StatusProvisioning {
+			return sandbox.Errorf(sandbox.CodeWrongState, "sandbox %s became %s while it was created", r.ID, r.Status)
+		}
+		r.Status = sandbox.StatusRunning
+		r.MigrationVersion = s.planeVersion()
+		r.UpdatedAt = s.now()
+		return nil
+	})
+	if err != nil {
+		return fail(err)
+	}
+	e := jetstream.AuditEntry{Actor: c.Name, Action: "create", SandboxID: running.ID, After: &running}
+	if running.Owner != c.Name {
+		e.Detail = "on behalf of " + running.Owner
+	}
+	s.auditEntry(ctx, e)
+	s.syncRoutes(ctx, routeRev)
+	return running, nil
+}
+
+// owner is who a new sandbox belongs to: the caller, or for an admin another identity.
+func (s *Sandboxes) owner(ctx context.Context, c Caller, asked string) (string, error) {
+	if asked == "" || asked == c.Name {
+		return c.Name, nil
+	}
+	if err := requireAdmin(c, "create a sandbox for someone else"); err != nil {
+		return "", err
+	}
+	if err := sandbox.ValidateOwner(asked); err != nil {
+		return "", err
+	}
+	u, err := s.store.User(ctx, asked)
+	if err != nil {
+		return "", err
+	}
+	if !u.Active() {
+		return "", sandbox.Errorf(sandbox.CodeInvalidOwner, "identity %q was revoked", asked)
+	}
+	return u.Name, nil
+}
+
+// newRecord validates a create request and returns the record it asks for.
+func (s *Sandboxes) newRecord(owner string, req sandbox.CreateRequest) (sandbox.Record, error) {
+	if req.Name == "" {
+		req.Name = sandbox.DefaultName(owner)
+	}
+	if err := sandbox.ValidateNewName(req.Name); err != nil {
+		return sandbox.Record{}, err
+	}
+	ttl := s.cfg.TTL.Default
+	if req.TTL != "" {
+		var err error
+		if ttl, err = sandbox.ParseTTL(req.TTL); err != nil {
+			return sandbox.Record{}, err
+		}
+	}
+	if err := s.cfg.TTL.Check(ttl); err != nil {
+		return sandbox.Record{}, err
+	}
+	guilds, err := uniqueGuilds(req.Guilds)
+	if err != nil {
+		return sandbox.Record{}, err
+	}
+	if len(guilds) > s.cfg.MaxGuilds {
+		return sandbox.Record{}, sandbox.Errorf(sandbox.CodeTooManyGuilds,
+			"%d guilds asked; a sandbox may have at most %d", len(guilds), s.cfg.MaxGuilds)
+	}
+	return sandbox.NewRecord(sandbox.NewID(), req.Name, owner, ttl, guilds, s.now()), nil
+}
+
+// checkGuilds lets admins route any guild, and developers only guilds on the allow-list
+// that are open to anyone or reserved to the sandbox's owner.
+func (s *Sandboxes) checkGuilds(ctx context.Context, c Caller, owner string, guilds []string) error {
+	if c.Admin() {
+		return nil
+	}
+	for _, g := range guilds {
+		a, err := s.store.AllowedGuild(ctx, g)
+		if errors.Is(err, sandbox.ErrNotFound) {
+			return sandbox.Errorf(sandbox.CodeGuildNotAllowed,
+				"guild %s is not on the allow-list of test guilds: ask an admin (gaib guild allow %s)", g, g)
+		}
+		if err != nil {
+			return err
+		}
+		if a.Owner != "" && a.Owner != owner {
+			return sandbox.Errorf(sandbox.CodeGuildNotAllowed, "guild %s is reserved to %s", g, a.Owner)
+		}
+	}
+	return nil
+}
+
+// guildTaken turns a route conflict into an error naming the sandbox and owner holding it.
+func (s *Sandboxes) guildTaken(ctx context.Context, guild string, err error) error {
+	if !errors.Is(err, sandbox.ErrGuildTaken) {
+		return err
+	}
+	id, rerr := s.store.Route(ctx, guild)
+	if rerr != nil {
+		return err
+	}
+	if rec, rerr := s.store.Record(ctx, id); rerr == nil {
+		return sandbox.Errorf(sandbox.CodeGuildTaken, "guild %s is registered to sandbox %q of %s", guild, rec.Name, rec.Owner)
+	}
+	return sandbox.Errorf(sandbox.CodeGuildTaken, "guild %s is registered to sandbox %s", guild, id)
+}
+
+// dryRun reports what would stop a create without changing anything.
+func (s *Sandboxes) dryRun(ctx context.Context, rec sandbox.Record) error {
+	if _, err := s.store.LookupName(ctx, rec.Name); err == nil {
+		return sandbox.Errorf(sandbox.CodeNameTaken, "sandbox name %q is taken", rec.Name)
+	}
+	for _, g := range rec.Guilds {
+		if _, err := s.store.Route(ctx, g); err == nil {
+			return s.guildTaken(ctx, g, sandbox.ErrGuildTaken)
+		}
+	}
+	return nil
+}
+
+func uniqueGuilds(in []string) ([]string, error) {
+	out := []string{}
+	for _, g := range in {
+		if err := sandbox.ValidateGuildID(g); err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, g) {
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,132 @@
+package services
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/arrakis/gaib/sandbox"
+)
+
+// Destroy removes everything a sandbox owns (owner or admin): routes first, then its NATS
+// credential, the planes in reverse order, its quota slot and its name; the record stays
+// as destroyed. It is idempotent and resumable: a destroy that failed half-way (the record
+// says destroying, with the error) finishes when called again.
+func (s *Sandboxes) Destroy(ctx context.Context, c Caller, req sandbox.RefRequest) (sandbox.Record, error) {
+	rec, err := s.Resolve(ctx, req.Sandbox)
+	if err != nil {
+		return rec, err
+	}
+	if err := authorize(c, rec, "destroy"); err != nil {
+		return sandbox.Record{}, err
+	}
+	return s.destroy(ctx, rec, c.Name, "destroy")
+}
+
+func (s *Sandboxes) destroy(ctx context.Context, rec sandbox.Record, actor, action string) (sandbox.Record, error) {
+	if rec.Status == sandbox.StatusDestroyed {
+		return rec, nil
+	}
+	before := rec
+	rec, err := s.store.UpdateRecord(ctx, rec.ID, func(r *sandbox.Record) error {
+		switch {
+		case r.Status == sandbox.StatusDestroyed:
+			return errAlreadyDestroyed
+		case r.Status == sandbox.StatusProvisioning && s.now().Sub(r.CreatedAt) < s.cfg.StaleProvisioning:
+			return sandbox.Errorf(sandbox.CodeWrongState, "sandbox %q is still being created; try again in a moment", r.Name)
+		}
+		r.Status, r.UpdatedAt = sandbox.StatusDestroying, s.now()
+		return nil
+	})
+	if errors.Is(err, errAlreadyDestroyed) {
+		return s.store.Record(ctx, rec.ID)
+	}
+	if err != nil {
+		return rec, err
+	}
+	if err := s.teardown(ctx, rec); err != nil {
+		derr := sandbox.Errorf(sandbox.CodeInternal, "destroy of %q stopped: %v (run destroy again to resume)", rec.Name, err)
+		_, _ = s.store.UpdateRecord(ctx, rec.ID, func(r *sandbox.Record) error {
+			r.Error, r.UpdatedAt = derr, s.now()
+			return nil
+		})
+		s.audit(ctx, actor, action+"-failed", &before, &rec)
+		return rec, derr
+	}
+	rec, err = s.store.UpdateRecord(ctx, rec.ID, func(r *sandbox.Record) error {
+		now := s.now()
+		r.Status, r.UpdatedAt, r.DestroyedAt, r.Error = sandbox.StatusDestroyed, now, &now, nil
+		return nil
+	})
+	if err != nil {
+		return rec, err
+	}
+	s.audit(ctx, actor, action, &before, &rec)
+	return rec, nil
+}
+
+var errAlreadyDestroyed = errors.New("already destroyed")
+
+// credentialGrace keeps a revocation in the account JWT a little past the credential's
+// expiry, for clocks that disagree.
+const credentialGrace = time.Minute
+
+// teardown removes a sandbox's resources; every step is idempotent and every name is
+// derived from the id. Routes go first and must all be gone (and applied by the routers)
+// before the sandbox's stream is deleted. The planes are all attempted even when one fails,
+// so an outage of one store does not leave the others untouched.
+func (s *Sandboxes) teardown(ctx context.Context, rec sandbox.Record) error {
+	guilds, err := s.store.RoutesTo(ctx, rec.ID)
+	if err != nil {
+		return fmt.Errorf("routes: %w", err)
+	}
+	var routeRev uint64
+	for _, g := range append(guilds, rec.Guilds...) {
+		rev, err := s.store.ReleaseRoute(ctx, g, rec.ID)
+		if err != nil {
+			return fmt.Errorf("route %s: %w", g, err)
+		}
+		routeRev = max(routeRev, rev)
+	}
+	s.syncRoutes(ctx, routeRev)
+	var errs []error
+	if err := s.revokeSandbox(ctx, rec); err != nil {
+		errs = append(errs, fmt.Errorf("nats credential: %w", err))
+	}
+	for _, p := range slices.Backward(s.cfg.Planes) {
+		if err := p.Teardown(ctx, rec); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p.Name(), err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := s.store.ReleaseSlot(ctx, rec.Owner, rec.ID); err != nil {
+		return fmt.Errorf("quota slot: %w", err)
+	}
+	if err := s.store.ReleaseName(ctx, rec.Name, rec.ID); err != nil {
+		return fmt.Errorf("name: %w", err)
+	}
+	return nil
+}
+
+// revokeSandbox revokes every NATS credential of the sandbox (its key is derived from the
+// id) and pushes the account JWT: connected workers are disconnected within seconds.
+func (s *Sandboxes) revokeSandbox(ctx context.Context, rec sandbox.Record) error {
+	if s.cfg.Issuer == nil {
+		return nil
+	}
+	pub, err := s.cfg.Issuer.SandboxKey(rec.ID)
+	if err != nil {
+		return err
+	}
+	if err := s.store.Revoke(ctx, pub, s.now(), rec.ExpiresAt.Add(credentialGrace)); err != nil {
+		return err
+	}
+	if s.cfg.Account == nil {
+		return nil
+	}
+	return s.cfg.Account.Sync(ctx)
+}
