@@ -62,7 +62,7 @@ func (c *ServeCmd) planes(ctx context.Context, secret sandbox.Secret, o *IO) (pl
 			if err != nil {
 				return "", nil, err
 			}
-			return pg.URL(), pg.Stop, nil
+			return pg.AdminURL(), pg.Stop, nil
 		})
 		if err != nil {
 			return nil, nil, stop, err
@@ -85,7 +85,7 @@ func (c *ServeCmd) planes(ctx context.Context, secret sandbox.Secret, o *IO) (pl
 	}
 	if !c.NoRedis {
 		redisURL, where, err := managed(o, "redis", "no Redis user", c.Redis, &closers, func() (string, func(), error) {
-			r, err := embedded.StartRedis(embedded.RedisOptions{Dir: filepath.Join(c.DataDir, "redis"), Binary: c.RedisServer})
+			r, err := embedded.StartRedis(embedded.RedisOptions{Dir: embedded.RedisDir(c.DataDir), Binary: c.RedisServer})
 			if err != nil {
 				return "", nil, err
 			}
