@@ -128,7 +128,10 @@ func StartRedis(o RedisOptions) (*Redis, error) {
 		"--databases", "1", "--maxmemory", o.MaxMemory, "--maxmemory-policy", o.MaxMemoryPolicy,
 		"--proto-max-bulk-len", redisMaxBulk, "--client-query-buffer-limit", redisQueryBuffer,
 		"--client-output-buffer-limit", redisOutputBuffer,
-		"--enable-debug-command", "no", "--enable-module-command", "no", "--enable-protected-configs", "no"}
+		"--enable-debug-command", "no", "--enable-module-command", "no", "--enable-protected-configs", "no",
+		// The process title would overwrite the environment's memory: keep it readable, so
+		// /proc/<pid>/environ shows what the server really holds (see StartRedis' tests).
+		"--set-proc-title", "no"}
 	if o.Ephemeral {
 		args = append(args, "--save", "", "--appendonly", "no")
 	} else {
