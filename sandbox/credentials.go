@@ -40,9 +40,12 @@ func NewSecret() Secret {
 // ParseSecret accepts a secret (GAIB_SECRET, the secret file) that encodes at least
 // SecretBytes random bytes: 64 or more hex digits, or base64 (standard or URL alphabet,
 // padded or not) of 32 or more bytes, surrounding spaces ignored. Anything shorter, in
-// another form, or visibly not random (too few distinct bytes) is refused with
-// CodeInvalidRequest and a message saying how to make one. The secret is the text itself
-// (not its decoded bytes), so passwords derived from an accepted secret never change.
+// another form, or visibly not random is refused with CodeInvalidRequest and a message
+// saying how to make one. Entropy cannot be measured from one string; "visibly" means: too
+// few distinct bytes (a repeated pattern), or base64 text without both upper and lower case
+// letters (words joined by dashes are valid base64url; random base64 of 32 bytes lacks a
+// case with a probability of about 1e-10). The secret is the text itself (not its decoded
+// bytes), so passwords derived from an accepted secret never change.
 func ParseSecret(s string) (Secret, error) {
 	s = strings.TrimSpace(s)
 	raw, ok := decodeSecret(s)
@@ -59,10 +62,14 @@ func ParseSecret(s string) (Secret, error) {
 	return Secret(s), nil
 }
 
-// decodeSecret decodes s as hex, else as base64 in any of its four forms.
+// decodeSecret decodes s as hex, else as base64 in any of its four forms when it mixes
+// cases.
 func decodeSecret(s string) ([]byte, bool) {
 	if b, err := hex.DecodeString(s); err == nil {
 		return b, true
+	}
+	if !strings.ContainsAny(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") || !strings.ContainsAny(s, "abcdefghijklmnopqrstuvwxyz") {
+		return nil, false
 	}
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
 		if b, err := enc.DecodeString(s); err == nil {

@@ -32,7 +32,7 @@ func ParseTTL(s string) (time.Duration, error) {
 		if i < 0 {
 			continue
 		}
-		n, err := strconv.ParseUint(s[:i], 10, 16)
+		n, err := strconv.ParseUint(s[:i], 10, 64)
 		if err != nil || n > uint64(math.MaxInt64/unit.size) || !add(time.Duration(n)*unit.size) {
 			return bad()
 		}
