@@ -323,7 +323,9 @@ func TestManagedRedisHost(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "users.acl"), []byte("user default on >oldpassword ~* &* +@all\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	start := func() (*embedded.Redis, error) { return embedded.StartRedis(embedded.RedisOptions{Dir: dir, Ephemeral: true}) }
+	start := func() (*embedded.Redis, error) {
+		return embedded.StartRedis(embedded.RedisOptions{Dir: dir, Ephemeral: true})
+	}
 	rs, err := start()
 	if err != nil {
 		t.Fatal(err)
