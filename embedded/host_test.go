@@ -176,6 +176,45 @@ func lchown(p string, as *user.User) error {
 	return os.Lchown(p, uid, gid)
 }
 
+// attack is a link or file planted at path (relative to the server's dir).
+type attack struct {
+	path string
+	make func(string) error
+}
+
+// attackRestart plants each attack in turn in dir (after prepare, when given), and checks
+// that start refuses to run and that the victim is untouched; then puts back what was
+// there.
+func attackRestart(t *testing.T, dir string, v victim, attacks []attack, prepare func() error, start func() (stop func(), err error)) {
+	t.Helper()
+	for _, a := range attacks {
+		path := filepath.Join(dir, a.path)
+		saved := filepath.Join(t.TempDir(), "saved")
+		if err := os.Rename(path, saved); err != nil {
+			t.Fatal(err)
+		}
+		if prepare != nil {
+			if err := prepare(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		plant(t, path, a.make)
+		if stop, err := start(); err == nil {
+			stop()
+			t.Errorf("started with %s planted", a.path)
+		} else if !strings.Contains(err.Error(), "refusing") {
+			t.Errorf("%s planted: %v", a.path, err)
+		}
+		v.assertUntouched(t)
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(saved, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	embeddedtest.StopAll()
@@ -254,13 +293,9 @@ func TestManagedPostgresHost(t *testing.T) {
 	// With the postgres user, the attacker plants links and files before the next start.
 	// Each is refused, and what it points to is untouched.
 	v := newVictim(t)
-	// The old layout gave dir itself to postgres: a start takes it back first.
-	uid, _ := strconv.Atoi(pgUser.Uid)
-	gid, _ := strconv.Atoi(pgUser.Gid)
-	for _, attack := range []struct {
-		path string
-		make func(string) error
-	}{
+	// The old layout gave dir itself to postgres (a start takes it back first): each attack
+	// starts from there.
+	attackRestart(t, dir, v, []attack{
 		{"port", symlinkTo(v.file, pgUser)},
 		{"admin.password", symlinkTo(v.file, pgUser)},
 		{"superuser.password", symlinkTo(v.file, pgUser)},
@@ -268,30 +303,13 @@ func TestManagedPostgresHost(t *testing.T) {
 		{"data", symlinkTo(v.dir, pgUser)},
 		{"admin.password", hardlinkTo(v.file)},
 		{"superuser.password", fileOf("guessed", pgUser)},
-	} {
-		path := filepath.Join(dir, attack.path)
-		saved := filepath.Join(t.TempDir(), "saved")
-		if err := os.Rename(path, saved); err != nil {
-			t.Fatal(err)
+	}, func() error { return lchown(dir, pgUser) }, func() (func(), error) {
+		pg, err := start()
+		if err != nil {
+			return nil, err
 		}
-		if err := os.Chown(dir, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-		plant(t, path, attack.make)
-		if pg, err := start(); err == nil {
-			pg.Stop()
-			t.Errorf("started with %s planted at %s", attack.path, path)
-		} else if !strings.Contains(err.Error(), "refusing") {
-			t.Errorf("%s planted: %v", attack.path, err)
-		}
-		v.assertUntouched(t)
-		if err := os.Remove(path); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(saved, path); err != nil {
-			t.Fatal(err)
-		}
-	}
+		return pg.Stop, nil
+	})
 
 	// Cleaned up, the cluster starts again, with its data.
 	pg, err = start()
@@ -362,30 +380,17 @@ func TestManagedRedisHost(t *testing.T) {
 
 	// The redis user plants links where root reads or writes: refused, victims untouched.
 	v := newVictim(t)
-	for _, attack := range []struct {
-		path string
-		make func(string) error
-	}{
+	attackRestart(t, dir, v, []attack{
 		{"port", symlinkTo(v.file, redisUser)},
 		{"admin.password", symlinkTo(v.file, redisUser)},
 		{"data", symlinkTo(v.dir, redisUser)},
-	} {
-		path := filepath.Join(dir, attack.path)
-		saved := filepath.Join(t.TempDir(), "saved")
-		if err := os.Rename(path, saved); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			t.Fatal(err)
+	}, nil, func() (func(), error) {
+		rs, err := start()
+		if err != nil {
+			return nil, err
 		}
-		plant(t, path, attack.make)
-		if rs, err := start(); err == nil {
-			rs.Stop()
-			t.Errorf("started with %s planted", attack.path)
-		} else if !strings.Contains(err.Error(), "refusing") {
-			t.Errorf("%s planted: %v", attack.path, err)
-		}
-		v.assertUntouched(t)
-		_ = os.Remove(path)
-		_ = os.Rename(saved, path)
-	}
+		return rs.Stop, nil
+	})
 	// In its own directory, the redis user replaces the ACL file by a link: root does not
 	// write through it (the server, as redis, cannot read root's file and fails).
 	acl := filepath.Join(dir, "data", "users.acl")
