@@ -152,6 +152,15 @@ func TestAttackViewOverVersionTable(t *testing.T) {
 	}
 
 	everyAdminOperation(t, p, rec)
+	// Even an admin URL that puts the tenant's schema first (an operator's mistake) does
+	// not put it on the admin's path.
+	misled, err := schema.Open(ctx, p.adminURL+"&options=-csearch_path%3D"+rec.Resources.Schema+",pg_catalog",
+		schema.DefaultMigrations(), p.secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer misled.Close()
+	everyAdminOperation(t, &plane{Postgres: misled, adminURL: p.adminURL, superURL: p.superURL, secret: p.secret}, rec)
 	assertNotEscalated(t, p, role)
 	if err := p.Teardown(ctx, rec); err != nil {
 		t.Fatal(err)

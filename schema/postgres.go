@@ -81,7 +81,12 @@ func Open(ctx context.Context, adminURL string, mig Migrations, secret sandbox.S
 		return nil, fmt.Errorf("postgres url: %w", err)
 	}
 	cfg.MaxConns = poolSize
-	cfg.ConnConfig.RuntimeParams["search_path"] = adminSearchPath
+	// Set after connecting, so that nothing in the URL (options=-csearch_path=…) or in the
+	// role's defaults can put another schema on the admin's path.
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, "SET search_path = "+adminSearchPath)
+		return err
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err

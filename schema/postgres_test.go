@@ -27,6 +27,7 @@ func TestMain(m *testing.M) {
 type plane struct {
 	*schema.Postgres
 	adminURL, superURL string
+	secret             sandbox.Secret
 }
 
 func openPlane(t *testing.T, mig *schema.Migrations, opts ...schema.Option) *plane {
@@ -36,12 +37,13 @@ func openPlane(t *testing.T, mig *schema.Migrations, opts ...schema.Option) *pla
 	if mig != nil {
 		m = *mig
 	}
-	p, err := schema.Open(context.Background(), admin, m, sandbox.NewSecret(), opts...)
+	secret := sandbox.NewSecret()
+	p, err := schema.Open(context.Background(), admin, m, secret, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	return &plane{Postgres: p, adminURL: admin, superURL: super}
+	return &plane{Postgres: p, adminURL: admin, superURL: super, secret: secret}
 }
 
 // create provisions a new sandbox and returns its record.
