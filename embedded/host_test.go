@@ -253,6 +253,13 @@ func TestManagedPostgresHost(t *testing.T) {
 	if err := admin.QueryRow(ctx, `SELECT rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&super); err != nil || super {
 		t.Fatalf("admin superuser %v %v", super, err)
 	}
+	var tempLimit string
+	if err := admin.QueryRow(ctx, `SHOW temp_file_limit`).Scan(&tempLimit); err != nil || tempLimit != "2GB" {
+		t.Errorf("temp_file_limit %q %v", tempLimit, err)
+	}
+	if _, err := admin.Exec(ctx, `SET temp_file_limit = -1`); err == nil {
+		t.Error("a non-superuser lifted temp_file_limit")
+	}
 	var open []string
 	if err := admin.QueryRow(ctx, `SELECT coalesce(array_agg(datname::text), '{}') FROM pg_database
 		WHERE datallowconn AND has_database_privilege('public', datname, 'CONNECT')`).Scan(&open); err != nil || len(open) != 0 {

@@ -50,6 +50,9 @@ const (
 // DefaultPostgresMaxConnections is the managed cluster's max_connections.
 const DefaultPostgresMaxConnections = 500
 
+// postgresTempFileLimit is the managed cluster's temp_file_limit.
+const postgresTempFileLimit = "2GB"
+
 // Postgres is a running managed Postgres server.
 type Postgres struct {
 	proc                   *process
@@ -111,7 +114,10 @@ func StartPostgres(o PostgresOptions) (*Postgres, error) {
 		maxConns = DefaultPostgresMaxConnections
 	}
 	args := []string{"-D", data, "-k", sock, "-p", strconv.Itoa(port), "-c", "listen_addresses=127.0.0.1",
-		"-c", "max_connections=" + strconv.Itoa(maxConns), "-c", "log_min_messages=warning"}
+		"-c", "max_connections=" + strconv.Itoa(maxConns), "-c", "log_min_messages=warning",
+		// Bounds the temporary files of one session (a tenant's runaway sort), on a disk
+		// every sandbox shares; only a superuser may raise it.
+		"-c", "temp_file_limit=" + postgresTempFileLimit}
 	if o.Fast {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
 	}

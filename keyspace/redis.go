@@ -143,6 +143,9 @@ func (r *Redis) Teardown(ctx context.Context, rec sandbox.Record) error {
 // deleteKeys unlinks every key starting with prefix (a sandbox's derived prefix, never
 // shorter than sandbox:<id>:) and returns how many it removed.
 func (r *Redis) deleteKeys(ctx context.Context, prefix string) (int, error) {
+	if id, ok := sandbox.IDFromResource(prefix); !ok || prefix != sandbox.ResourcesFor(id).RedisPrefix {
+		return 0, fmt.Errorf("refusing to delete keys under %q: not a sandbox's prefix", prefix)
+	}
 	match := escapeGlob(prefix) + "*"
 	n := 0
 	var cursor uint64
