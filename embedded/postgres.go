@@ -2,14 +2,14 @@ package embedded
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,9 +17,10 @@ import (
 
 // PostgresOptions configure a managed Postgres cluster.
 type PostgresOptions struct {
-	// Dir holds the cluster (initdb'd on first start) and its socket. When the process runs
-	// as root, Postgres runs as the "postgres" (else "nobody") user, who must be able to
-	// reach Dir.
+	// Dir holds the cluster. Dir and the files gaib keeps there (superuser.password,
+	// admin.password, port) belong to gaib's user, and only it may write in Dir; the data
+	// directory Dir/data and the socket directory Dir/run belong to the user Postgres runs
+	// as ("postgres", else "nobody", when gaib runs as root), who must be able to reach Dir.
 	Dir string
 	// Port to listen on (loopback only); 0 reuses the port of the last start when free,
 	// else picks a free one.
@@ -28,12 +29,34 @@ type PostgresOptions struct {
 	Fast bool
 	// BinDir holds initdb and postgres; default: found with PostgresBinaries.
 	BinDir string
+	// MaxConnections is the server's max_connections; default 500. The Postgres plane
+	// derives how many sandboxes fit from it (schema.Postgres.MaxSandboxes).
+	MaxConnections int
 }
+
+// The managed cluster's roles and database.
+const (
+	// SuperuserRole is initdb's superuser. gaib uses it only to bootstrap AdminRole and
+	// AdminDatabase at each start (and tests to inspect).
+	SuperuserRole = "gaib"
+	// AdminRole is what the Postgres plane logs in as: CREATEROLE, owner of AdminDatabase,
+	// not a superuser.
+	AdminRole = "gaib_admin"
+	// AdminDatabase holds the sandboxes' schemas. Nobody but its owner and the roles granted
+	// CONNECT (each sandbox's) may connect to it, nor to "postgres" and "template1".
+	AdminDatabase = "gaib"
+)
+
+// DefaultPostgresMaxConnections is the managed cluster's max_connections.
+const DefaultPostgresMaxConnections = 500
+
+// postgresTempFileLimit is the managed cluster's temp_file_limit.
+const postgresTempFileLimit = "2GB"
 
 // Postgres is a running managed Postgres server.
 type Postgres struct {
-	proc *process
-	url  string
+	proc                   *process
+	adminURL, superuserURL string
 }
 
 // PostgresBinaries returns the directory of the installed Postgres server binaries
@@ -46,9 +69,9 @@ func PostgresBinaries() (string, error) {
 	return filepath.Dir(initdb), nil
 }
 
-// StartPostgres initializes the cluster in o.Dir if needed, starts it on loopback and
-// waits until it accepts connections. The superuser is "gaib" with a random password kept
-// in Dir; URL returns a connection URL for it.
+// StartPostgres initializes the cluster in o.Dir if needed, starts it on loopback, waits
+// until it accepts connections and bootstraps AdminRole and AdminDatabase as the superuser.
+// Passwords are random, kept in o.Dir, readable by gaib's user only.
 func StartPostgres(o PostgresOptions) (*Postgres, error) {
 	bin := o.BinDir
 	if bin == "" {
@@ -63,43 +86,38 @@ func StartPostgres(o PostgresOptions) (*Postgres, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(o.Dir), 0o755); err != nil {
-		return nil, err
-	}
-	if !accessible(filepath.Dir(o.Dir), as.uid) {
-		return nil, fmt.Errorf("postgres runs as uid %d, which cannot reach %s: choose a data dir outside a private home directory", as.uid, o.Dir)
-	}
-	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
-		return nil, err
-	}
-	if err := os.Chown(o.Dir, as.uid, as.gid); err != nil {
-		return nil, err
+	if err := serverDir(o.Dir, as); err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	data, sock := filepath.Join(o.Dir, "data"), filepath.Join(o.Dir, "run")
-	pwFile := filepath.Join(o.Dir, "superuser.password")
-	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); err != nil {
-		if err := initCluster(bin, as, data, pwFile); err != nil {
-			return nil, err
+	for _, d := range []string{data, sock} {
+		if err := ownDir(d, 0o700, as.owner); err != nil {
+			return nil, fmt.Errorf("postgres: %w", err)
 		}
 	}
-	pw, err := os.ReadFile(pwFile)
+	superPW, err := superuserPassword(bin, as, o.Dir, data)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	if err := os.MkdirAll(sock, 0o700); err != nil {
-		return nil, err
-	}
-	if err := os.Chown(sock, as.uid, as.gid); err != nil {
-		return nil, err
+	adminPW, err := secretFile(filepath.Join(o.Dir, "admin.password"))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	port := o.Port
 	if port == 0 {
 		if port, err = stablePort(filepath.Join(o.Dir, "port")); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("postgres: %w", err)
 		}
 	}
+	maxConns := o.MaxConnections
+	if maxConns <= 0 {
+		maxConns = DefaultPostgresMaxConnections
+	}
 	args := []string{"-D", data, "-k", sock, "-p", strconv.Itoa(port), "-c", "listen_addresses=127.0.0.1",
-		"-c", "max_connections=300", "-c", "log_min_messages=warning"}
+		"-c", "max_connections=" + strconv.Itoa(maxConns), "-c", "log_min_messages=warning",
+		// Bounds the temporary files of one session (a tenant's runaway sort), on a disk
+		// every sandbox shares; only a superuser may raise it.
+		"-c", "temp_file_limit=" + postgresTempFileLimit}
 	if o.Fast {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
 	}
@@ -107,11 +125,11 @@ func StartPostgres(o PostgresOptions) (*Postgres, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
-	u := url.URL{Scheme: "postgres", User: url.UserPassword("gaib", string(pw)),
-		Host: "127.0.0.1:" + strconv.Itoa(port), Path: "/postgres", RawQuery: "sslmode=disable"}
-	pg := &Postgres{proc: proc, url: u.String()}
+	pg := &Postgres{proc: proc,
+		adminURL:     pgURL(AdminRole, adminPW, port, AdminDatabase),
+		superuserURL: pgURL(SuperuserRole, superPW, port, "postgres")}
 	err = proc.waitReady(60*time.Second, func(ctx context.Context) error {
-		c, err := pgx.Connect(ctx, pg.url)
+		c, err := pgx.Connect(ctx, pg.superuserURL)
 		if err != nil {
 			return err
 		}
@@ -120,47 +138,106 @@ func StartPostgres(o PostgresOptions) (*Postgres, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := bootstrap(ctx, pg.superuserURL, adminPW); err != nil {
+		proc.stop()
+		return nil, fmt.Errorf("postgres bootstrap: %w", err)
+	}
 	return pg, nil
 }
 
-func initCluster(bin string, as runAs, data, pwFile string) error {
-	var raw [18]byte
-	_, _ = rand.Read(raw[:])
-	if err := os.WriteFile(pwFile, []byte(hex.EncodeToString(raw[:])), 0o600); err != nil {
-		return err
+func pgURL(role, password string, port int, db string) string {
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(role, password),
+		Host: "127.0.0.1:" + strconv.Itoa(port), Path: "/" + db, RawQuery: "sslmode=disable"}
+	return u.String()
+}
+
+// superuserPassword returns the superuser's password, kept in dir, and initializes the
+// cluster in data when it has not been.
+func superuserPassword(bin string, as runAs, dir, data string) (string, error) {
+	pwFile := filepath.Join(dir, "superuser.password")
+	if _, err := os.Lstat(filepath.Join(data, "PG_VERSION")); err == nil {
+		b, err := readOwnFile(pwFile)
+		return string(b), err
 	}
-	// initdb reads the password as the server's user.
-	tmp := filepath.Join(filepath.Dir(data), ".initdb.pw")
-	if err := os.WriteFile(tmp, []byte(hex.EncodeToString(raw[:])), 0o600); err != nil {
-		return err
+	pw, err := secretFile(pwFile)
+	if err != nil {
+		return "", err
+	}
+	// initdb reads the password as the server's user, from a file only it may read, in a
+	// directory only we can write.
+	tmp := filepath.Join(dir, ".initdb.pw")
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	if err := createFile(tmp, []byte(pw), 0o600, as.owner); err != nil {
+		return "", err
 	}
 	defer os.Remove(tmp)
-	if err := os.Chown(tmp, as.uid, as.gid); err != nil {
-		return err
-	}
-	cmd := as.command(filepath.Join(bin, "initdb"), "-D", data, "-U", "gaib", "--pwfile", tmp,
+	cmd := as.command(filepath.Join(bin, "initdb"), "-D", data, "-U", SuperuserRole, "--pwfile", tmp,
 		"--auth-local=scram-sha-256", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("initdb: %v: %s", err, lastLines(string(out)))
+		return "", fmt.Errorf("initdb: %v: %s", err, lastLines(string(out)))
+	}
+	return pw, nil
+}
+
+// bootstrap makes AdminRole (CREATEROLE, never SUPERUSER, its password reset to the one in
+// the admin.password file) the owner of AdminDatabase, and takes CONNECT on every database
+// but the sandboxes' own from PUBLIC: a sandbox role may connect to AdminDatabase only,
+// once the plane grants it. It is idempotent and runs at every start.
+func bootstrap(ctx context.Context, superuserURL, adminPW string) error {
+	cfg, err := pgx.ParseConfig(superuserURL)
+	if err != nil {
+		return err
+	}
+	cfg.RuntimeParams["search_path"] = "pg_catalog, pg_temp"
+	c, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close(ctx)
+	var roleExists, dbExists bool
+	err = c.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = $1),
+		EXISTS (SELECT FROM pg_catalog.pg_database WHERE datname = $2)`, AdminRole, AdminDatabase).Scan(&roleExists, &dbExists)
+	if err != nil {
+		return err
+	}
+	role, db := pgx.Identifier{AdminRole}.Sanitize(), pgx.Identifier{AdminDatabase}.Sanitize()
+	verb := "CREATE"
+	if roleExists {
+		verb = "ALTER"
+	}
+	stmts := []string{verb + " ROLE " + role +
+		" LOGIN CREATEROLE NOSUPERUSER NOCREATEDB NOREPLICATION NOBYPASSRLS PASSWORD " + quoteLiteral(adminPW)}
+	if !dbExists {
+		stmts = append(stmts, "CREATE DATABASE "+db+" OWNER "+role)
+	}
+	stmts = append(stmts, "ALTER DATABASE "+db+" OWNER TO "+role,
+		"REVOKE ALL ON DATABASE postgres, template1, "+db+" FROM PUBLIC")
+	for _, s := range stmts {
+		if _, err := c.Exec(ctx, s); err != nil {
+			return fmt.Errorf("%s: %w", strings.Join(strings.Fields(s)[:2], " "), err)
+		}
 	}
 	return nil
 }
 
-// PostgresDir is where `gaib serve` keeps its managed cluster for a data dir:
-// <dataDir>/postgres, unless the server must run as another user (gaib runs as root) who
-// cannot reach the data dir (a private home directory); then /var/lib/gaib/postgres-<hash>.
-func PostgresDir(dataDir string) string {
-	dir := filepath.Join(dataDir, "postgres")
-	as, err := unprivileged("postgres", "nobody")
-	if err != nil || accessible(dataDir, as.uid) {
-		return dir
-	}
-	sum := sha256.Sum256([]byte(dataDir))
-	return filepath.Join("/var/lib/gaib", "postgres-"+hex.EncodeToString(sum[:6]))
-}
+// quoteLiteral quotes s as an SQL string literal (standard_conforming_strings is on).
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
-// URL is the superuser's connection URL (database "postgres").
-func (p *Postgres) URL() string { return p.url }
+// PostgresDir is where `gaib serve` keeps its managed cluster for a data dir:
+// <dataDir>/postgres, unless Postgres must run as another user (gaib runs as root) who
+// cannot reach the data dir (a private home directory); then /var/lib/gaib/postgres-<hash>.
+func PostgresDir(dataDir string) string { return managedDir(dataDir, "postgres", "postgres", "nobody") }
+
+// AdminURL is AdminRole's connection URL to AdminDatabase: what the Postgres plane uses.
+func (p *Postgres) AdminURL() string { return p.adminURL }
+
+// SuperuserURL is the superuser's connection URL (database "postgres"), for bootstrap and
+// for tests that inspect the whole cluster. Never hand it to the plane.
+func (p *Postgres) SuperuserURL() string { return p.superuserURL }
 
 // Stop shuts the server down and waits for it.
 func (p *Postgres) Stop() { p.proc.stop() }

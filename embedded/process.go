@@ -3,8 +3,11 @@ package embedded
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -41,18 +44,23 @@ func portFree(port int) bool {
 }
 
 // stablePort returns the port recorded in file if it is still free, else a new free port
-// (recorded), so a managed server keeps its URL across restarts when it can.
+// (recorded), so a managed server keeps its URL across restarts when it can. file lives in
+// a directory only we can write; a link or a file that is not ours there is refused.
 func stablePort(file string) (int, error) {
-	if b, err := os.ReadFile(file); err == nil {
+	b, err := readOwnFile(file)
+	switch {
+	case err == nil:
 		if p, err := strconv.Atoi(string(bytes.TrimSpace(b))); err == nil && portFree(p) {
 			return p, nil
 		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return 0, err
 	}
 	p, err := FreePort()
 	if err != nil {
 		return 0, err
 	}
-	return p, os.WriteFile(file, []byte(strconv.Itoa(p)), 0o600)
+	return p, writeOwnFile(file, []byte(strconv.Itoa(p)))
 }
 
 // findBinary returns the first existing path among globs (newest version first).
@@ -69,16 +77,18 @@ func findBinary(globs ...string) (string, error) {
 	return "", ErrNotInstalled
 }
 
-// runAs is the account a server runs as: the current one, or, for root (Postgres refuses
-// to run as root), an unprivileged one.
+// runAs is the account a server runs as: the current one, or, for root, an unprivileged
+// one (Postgres refuses to run as root, and no server needs root).
 type runAs struct {
-	cred     *syscall.Credential
-	uid, gid int
+	cred *syscall.Credential
+	owner
+	home string
 }
 
 func unprivileged(names ...string) (runAs, error) {
 	if os.Geteuid() != 0 {
-		return runAs{uid: os.Getuid(), gid: os.Getgid()}, nil
+		home, _ := os.UserHomeDir()
+		return runAs{owner: self(), home: home}, nil
 	}
 	for _, n := range names {
 		u, err := user.Lookup(n)
@@ -87,14 +97,33 @@ func unprivileged(names ...string) (runAs, error) {
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
-		return runAs{cred: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, uid: uid, gid: gid}, nil
+		return runAs{cred: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, owner: owner{uid, gid}, home: u.HomeDir}, nil
 	}
 	return runAs{}, fmt.Errorf("running as root and none of the users %v exists to run the server", names)
 }
 
-// command prepares a server command that runs as r and dies with its parent.
+// childPath is the PATH of a server process.
+const childPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// env is the whole environment of a server process: PATH, the user's HOME and the locale
+// and time zone. Nothing else of gaib's environment (GAIB_SECRET, DATABASE_URL, REDIS_URL,
+// NATS_*, …) is passed on: a server's /proc/<pid>/environ is readable by whoever holds its
+// user.
+func (r runAs) env() []string {
+	env := []string{"PATH=" + childPath, "HOME=" + r.home}
+	for _, k := range []string{"LANG", "LC_ALL", "TZ"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// command prepares a server command that runs as r, with r.env() only, in /, and dies with
+// its parent.
 func (r runAs) command(name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(name, args...)
+	cmd.Env, cmd.Dir = r.env(), "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: r.cred, Pdeathsig: syscall.SIGTERM, Setpgid: true}
 	return cmd
 }
@@ -116,6 +145,39 @@ func accessible(dir string, uid int) bool {
 			return true
 		}
 	}
+}
+
+// serverDir prepares dir for a server that runs as as: dir is ours, mode 0711 (as may pass
+// through it but not write there), every ancestor is safe (checkAncestors) and as can reach
+// it. A dir that an earlier gaib gave to as is taken back.
+func serverDir(dir string, as runAs) error {
+	parent := filepath.Dir(filepath.Clean(dir))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return err
+	}
+	if err := checkAncestors(parent); err != nil {
+		return err
+	}
+	if !accessible(parent, as.uid) {
+		return fmt.Errorf("the server runs as uid %d, which cannot reach %s: choose a data dir outside a private home directory", as.uid, dir)
+	}
+	if err := reclaimDir(dir, as.owner); err != nil {
+		return err
+	}
+	return ownDir(dir, 0o711, self())
+}
+
+// managedDir is where `gaib serve` keeps a managed server's files for a data dir:
+// <dataDir>/<name>, unless the server must run as another user (gaib runs as root) who
+// cannot reach the data dir (a private home directory); then /var/lib/gaib/<name>-<hash>.
+func managedDir(dataDir, name string, users ...string) string {
+	dir := filepath.Join(dataDir, name)
+	as, err := unprivileged(users...)
+	if err != nil || accessible(dataDir, as.uid) {
+		return dir
+	}
+	sum := sha256.Sum256([]byte(dataDir))
+	return filepath.Join("/var/lib/gaib", name+"-"+hex.EncodeToString(sum[:6]))
 }
 
 // process is a running child server.

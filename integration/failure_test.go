@@ -173,7 +173,7 @@ func TestCleanupFinishesACreateInterruptedByACrash(t *testing.T) {
 // TestDestroyStoppedHalfWayResumes stops Redis under a destroy: the destroy fails, says so
 // on the record, keeps the sandbox destroying; once Redis is back, destroy finishes.
 func TestDestroyStoppedHalfWayResumes(t *testing.T) {
-	dir := t.TempDir()
+	dir := embeddedtest.TempDir(t)
 	rs, err := embedded.StartRedis(embedded.RedisOptions{Dir: dir, Ephemeral: true})
 	if err != nil {
 		t.Fatal(err)

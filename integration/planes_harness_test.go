@@ -36,7 +36,7 @@ func startPlaneMesh(t testing.TB, cfg services.MeshConfig, mig *schema.Migration
 func startPrivatePlaneMesh(t testing.TB, cfg services.MeshConfig) *planeMesh {
 	t.Helper()
 	pg := embeddedtest.NewPostgres(t)
-	return startPlaneMeshOn(t, pg.URL(), embeddedtest.NewRedis(t).URL(), cfg, nil)
+	return startPlaneMeshOn(t, pg.AdminURL(), embeddedtest.NewRedis(t).URL(), cfg, nil)
 }
 
 func startPlaneMeshOn(t testing.TB, dbURL, redisURL string, cfg services.MeshConfig, mig *schema.Migrations, extra ...services.Plane) *planeMesh {

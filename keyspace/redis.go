@@ -1,6 +1,8 @@
 // Package keyspace gives each sandbox its slice of Redis: the key and channel prefix
 // sandbox:<id>: and an ACL user sandbox_<id> confined to it, denied every command that
-// reaches across tenants (KEYS, SCAN, FLUSHALL, CONFIG, ACL, …). Destroy deletes the
+// reaches across tenants (KEYS, SCAN, FLUSHALL, CONFIG, ACL, …), leaves its database
+// (SELECT, MOVE, COPY … DB) or holds the single-threaded server for everyone (scripts).
+// Every name is derived from the sandbox id at the moment of use. Destroy deletes the
 // prefix's keys in batches without blocking the server.
 package keyspace
 
@@ -27,6 +29,13 @@ var denied = []string{
 	"-client", "-info", "-pubsub", "-script", "-function", "-save", "-bgsave", "-bgrewriteaof",
 	"-replicaof", "-slaveof", "-sync", "-psync", "-failover", "-cluster", "-readonly", "-readwrite",
 	"-latency", "-memory", "-module", "-slowlog", "-lastsave", "-role", "-object",
+	// A script runs alone on the server: `while true do end` answers BUSY to every tenant
+	// until killed, and SCRIPT KILL cannot stop one that has written. Scripts are denied
+	// rather than watched (EVAL*, FCALL*, FUNCTION, SCRIPT).
+	"-@scripting",
+	// COPY … DB n writes into another database, out of sight of destroy and orphan
+	// detection (the managed server has one database; an external one may have 16).
+	"-copy",
 	// Client libraries introduce themselves on connect; that much CLIENT is harmless.
 	"+client|setname", "+client|getname", "+client|id",
 }
@@ -71,10 +80,10 @@ func (r *Redis) Version() string { return "" }
 
 // rules are the ACL SETUSER rules of a sandbox user: reset first, so re-provisioning is
 // exact; then its password, its key and channel patterns, every command but the denied.
-func (r *Redis) rules(rec sandbox.Record) []any {
-	pattern := rec.Resources.RedisPrefix + "*"
-	args := []any{"ACL", "SETUSER", rec.Resources.RedisUser, "reset", "on",
-		">" + r.secret.Password(PlaneName, rec.ID), "~" + pattern, "&" + pattern, "+@all"}
+func (r *Redis) rules(id string, res sandbox.Resources) []any {
+	pattern := res.RedisPrefix + "*"
+	args := []any{"ACL", "SETUSER", res.RedisUser, "reset", "on",
+		">" + r.secret.Password(PlaneName, id), "~" + pattern, "&" + pattern, "+@all"}
 	for _, d := range denied {
 		args = append(args, d)
 	}
@@ -83,10 +92,21 @@ func (r *Redis) rules(rec sandbox.Record) []any {
 
 // Provision creates the sandbox's ACL user. It is one command: it either happens or not.
 func (r *Redis) Provision(ctx context.Context, rec sandbox.Record) error {
-	if err := r.rdb.Do(ctx, r.rules(rec)...).Err(); err != nil {
-		return fmt.Errorf("ACL SETUSER %s: %w", rec.Resources.RedisUser, err)
+	res, err := sandbox.ResourcesOf(rec.ID)
+	if err != nil {
+		return err
+	}
+	if err := r.rdb.Do(ctx, r.rules(rec.ID, res)...).Err(); err != nil {
+		return fmt.Errorf("ACL SETUSER %s: %w", res.RedisUser, err)
 	}
 	return r.persist(ctx)
+}
+
+// Repair sets the sandbox's ACL user again from the id alone (ACL SETUSER … reset): a lost
+// user is re-created, a changed one gets its derived password, patterns and denials back.
+// Its keys and open connections are left alone. It is idempotent.
+func (r *Redis) Repair(ctx context.Context, rec sandbox.Record) error {
+	return r.Provision(ctx, rec)
 }
 
 func (r *Redis) persist(ctx context.Context) error {
@@ -102,7 +122,11 @@ func (r *Redis) persist(ctx context.Context) error {
 // Teardown removes the user (ending its connections) and deletes every key under the
 // prefix with SCAN + UNLINK in batches, so the server never blocks on a large keyspace.
 func (r *Redis) Teardown(ctx context.Context, rec sandbox.Record) error {
-	user := rec.Resources.RedisUser
+	res, err := sandbox.ResourcesOf(rec.ID)
+	if err != nil {
+		return err
+	}
+	user := res.RedisUser
 	if err := r.rdb.Do(ctx, "ACL", "DELUSER", user).Err(); err != nil {
 		return fmt.Errorf("ACL DELUSER %s: %w", user, err)
 	}
@@ -112,12 +136,16 @@ func (r *Redis) Teardown(ctx context.Context, rec sandbox.Record) error {
 	if err := r.persist(ctx); err != nil {
 		return err
 	}
-	_, err := r.DeleteKeys(ctx, rec.Resources.RedisPrefix)
+	_, err = r.deleteKeys(ctx, res.RedisPrefix)
 	return err
 }
 
-// DeleteKeys unlinks every key starting with prefix and returns how many it removed.
-func (r *Redis) DeleteKeys(ctx context.Context, prefix string) (int, error) {
+// deleteKeys unlinks every key starting with prefix (a sandbox's derived prefix, never
+// shorter than sandbox:<id>:) and returns how many it removed.
+func (r *Redis) deleteKeys(ctx context.Context, prefix string) (int, error) {
+	if id, ok := sandbox.IDFromResource(prefix); !ok || prefix != sandbox.ResourcesFor(id).RedisPrefix {
+		return 0, fmt.Errorf("refusing to delete keys under %q: not a sandbox's prefix", prefix)
+	}
 	match := escapeGlob(prefix) + "*"
 	n := 0
 	var cursor uint64
@@ -150,34 +178,86 @@ func escapeGlob(s string) string {
 	return b.String()
 }
 
-// Check asks the server whether the sandbox's user exists, is enabled and is confined to
-// the sandbox's prefix.
+// Check reports whether the sandbox works as `connect` says: the admin finds its user
+// enabled and confined to its prefix, and a client logged in with the URL `connect` hands
+// out gets an answer. Errors are the server's own (BUSY, WRONGPASS, timeouts), never
+// guessed.
 func (r *Redis) Check(ctx context.Context, rec sandbox.Record) error {
-	res, err := r.rdb.Do(ctx, "ACL", "GETUSER", rec.Resources.RedisUser).Result()
-	if errors.Is(err, redis.Nil) || res == nil {
-		return fmt.Errorf("ACL user %s does not exist", rec.Resources.RedisUser)
-	}
+	res, err := sandbox.ResourcesOf(rec.ID)
 	if err != nil {
 		return err
 	}
-	desc := fmt.Sprint(res)
-	if !strings.Contains(desc, "on") || !strings.Contains(desc, "~"+rec.Resources.RedisPrefix+"*") {
-		return fmt.Errorf("ACL user %s is not enabled or not confined to %s*: %s", rec.Resources.RedisUser, rec.Resources.RedisPrefix, desc)
+	desc, err := r.rdb.Do(ctx, "ACL", "GETUSER", res.RedisUser).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return fmt.Errorf("ACL user %s does not exist", res.RedisUser)
+	case err != nil:
+		return fmt.Errorf("ACL GETUSER %s: %w", res.RedisUser, err)
+	}
+	fields := aclFields(desc)
+	pattern := res.RedisPrefix + "*"
+	if !strings.Contains(" "+fields["flags"]+" ", " on ") || fields["keys"] != "~"+pattern || fields["channels"] != "&"+pattern {
+		return fmt.Errorf("ACL user %s is not enabled or not confined to %s: %v", res.RedisUser, pattern, desc)
+	}
+	opt, err := redis.ParseURL(r.URL(rec))
+	if err != nil {
+		return err
+	}
+	opt.MaxRetries, opt.PoolSize = -1, 1
+	c := redis.NewClient(opt)
+	defer c.Close()
+	if err := c.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("cannot use %s with the connect URL: %w", res.RedisUser, err)
 	}
 	return nil
 }
 
-// URL is the connection URL of the sandbox's ACL user.
+// aclFields flattens an ACL GETUSER reply (RESP2 list or RESP3 map) to field → text.
+func aclFields(desc any) map[string]string {
+	out := map[string]string{}
+	put := func(k, v any) {
+		if list, ok := v.([]any); ok {
+			parts := make([]string, len(list))
+			for i, p := range list {
+				parts[i] = fmt.Sprint(p)
+			}
+			v = strings.Join(parts, " ")
+		}
+		out[fmt.Sprint(k)] = fmt.Sprint(v)
+	}
+	switch d := desc.(type) {
+	case []any:
+		for i := 0; i+1 < len(d); i += 2 {
+			put(d[i], d[i+1])
+		}
+	case map[any]any:
+		for k, v := range d {
+			put(k, v)
+		}
+	}
+	return out
+}
+
+// URL is the connection URL of the sandbox's ACL user; empty for a record whose id is not
+// an id.
 func (r *Redis) URL(rec sandbox.Record) string {
+	res, err := sandbox.ResourcesOf(rec.ID)
+	if err != nil {
+		return ""
+	}
 	u := r.base
-	u.User = url.UserPassword(rec.Resources.RedisUser, r.secret.Password(PlaneName, rec.ID))
+	u.User = url.UserPassword(res.RedisUser, r.secret.Password(PlaneName, rec.ID))
 	return u.String()
 }
 
-// Env is SANDBOX_REDIS_PREFIX and REDIS_URL.
+// Env is SANDBOX_REDIS_PREFIX and REDIS_URL; nothing for a record whose id is not an id.
 func (r *Redis) Env(rec sandbox.Record) []sandbox.EnvVar {
+	res, err := sandbox.ResourcesOf(rec.ID)
+	if err != nil {
+		return nil
+	}
 	return []sandbox.EnvVar{
-		{Name: "SANDBOX_REDIS_PREFIX", Value: rec.Resources.RedisPrefix},
+		{Name: "SANDBOX_REDIS_PREFIX", Value: res.RedisPrefix},
 		{Name: "REDIS_URL", Value: r.URL(rec)},
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 
 	"github.com/arrakis/gaib/embedded"
 	"github.com/arrakis/gaib/keyspace"
@@ -35,7 +34,7 @@ func (c *Config) planes(ctx context.Context, secret sandbox.Secret, stderr io.Wr
 			if err != nil {
 				return "", nil, err
 			}
-			return pg.URL(), pg.Stop, nil
+			return pg.AdminURL(), pg.Stop, nil
 		})
 		if err != nil {
 			return nil, nil, stop, err
@@ -58,7 +57,7 @@ func (c *Config) planes(ctx context.Context, secret sandbox.Secret, stderr io.Wr
 	}
 	if !c.NoRedis {
 		redisURL, where, err := managed(stderr, "redis", "no Redis user", c.Redis, &closers, func() (string, func(), error) {
-			r, err := embedded.StartRedis(embedded.RedisOptions{Dir: filepath.Join(c.DataDir, "redis"), Binary: c.RedisServer})
+			r, err := embedded.StartRedis(embedded.RedisOptions{Dir: embedded.RedisDir(c.DataDir), Binary: c.RedisServer})
 			if err != nil {
 				return "", nil, err
 			}

@@ -54,3 +54,14 @@ func IDFromResource(name string) (string, bool) {
 	}
 	return id, true
 }
+
+// ResourcesOf is ResourcesFor for an id that must be valid: what a plane calls before it
+// touches anything, so that names come from the id at the moment of use (never from a
+// record's stored Resources, which whoever can write the KV bucket can edit) and a
+// malformed id is refused instead of turned into a name.
+func ResourcesOf(id string) (Resources, error) {
+	if !ValidID(id) {
+		return Resources{}, Errorf(CodeInvalidID, "%.40q is not a sandbox id: refusing to derive resource names from it", id)
+	}
+	return ResourcesFor(id), nil
+}

@@ -2,19 +2,28 @@ package sandbox
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
 )
 
 // ParseTTL parses a Go duration extended with days (`d`) and weeks (`w`): "90m", "48h",
-// "2d", "1w", "1d12h". Zero and negative values are refused.
+// "2d", "1w", "1d12h". Zero and negative values are refused, and so is anything longer
+// than a time.Duration holds (about 292 years), instead of wrapping around.
 func ParseTTL(s string) (time.Duration, error) {
 	orig := s
 	bad := func() (time.Duration, error) {
 		return 0, Errorf(CodeInvalidTTL, "ttl %.30q is not a duration (examples: 90m, 48h, 2d, 1w)", orig)
 	}
 	var total time.Duration
+	add := func(d time.Duration) bool {
+		if d < 0 || total > math.MaxInt64-d {
+			return false
+		}
+		total += d
+		return true
+	}
 	for _, unit := range []struct {
 		suffix string
 		size   time.Duration
@@ -23,19 +32,17 @@ func ParseTTL(s string) (time.Duration, error) {
 		if i < 0 {
 			continue
 		}
-		n, err := strconv.ParseUint(s[:i], 10, 16)
-		if err != nil {
+		n, err := strconv.ParseUint(s[:i], 10, 64)
+		if err != nil || n > uint64(math.MaxInt64/unit.size) || !add(time.Duration(n)*unit.size) {
 			return bad()
 		}
-		total += time.Duration(n) * unit.size
 		s = s[i+1:]
 	}
 	if s != "" {
 		d, err := time.ParseDuration(s)
-		if err != nil || d < 0 {
+		if err != nil || !add(d) {
 			return bad()
 		}
-		total += d
 	}
 	if total <= 0 {
 		return bad()

@@ -2,10 +2,12 @@ package schema
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -17,6 +19,41 @@ import (
 // PlaneName is the name of the Postgres plane in health checks and password derivation.
 const PlaneName = "postgres"
 
+// adminSearchPath is the search_path of every admin session: catalog names only, so no
+// unqualified name can resolve to an object a tenant created (pg_temp last, where it can
+// shadow nothing; it is the admin's own anyway).
+const adminSearchPath = "pg_catalog, pg_temp"
+
+// Defaults of the options.
+const (
+	// DefaultConnectionLimit is each sandbox role's CONNECTION LIMIT.
+	DefaultConnectionLimit = 10
+	// DefaultReservedConnections is how many of the server's connections MaxSandboxes
+	// leaves to everything that is not a sandbox: gaib's own pool (16) and an operator.
+	DefaultReservedConnections = 20
+	// poolSize is the admin pool's size.
+	poolSize = 16
+	// loginTimeout bounds a login as a sandbox role (migrations, health) when the caller's
+	// context has no deadline.
+	loginTimeout = 10 * time.Second
+)
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	connLimit, reserved int
+}
+
+// WithConnectionLimit sets each sandbox role's CONNECTION LIMIT (default
+// DefaultConnectionLimit), so one sandbox cannot take every connection of the server.
+func WithConnectionLimit(n int) Option { return func(o *options) { o.connLimit = n } }
+
+// WithReservedConnections sets how many of the server's connections MaxSandboxes keeps for
+// what is not a sandbox (default DefaultReservedConnections): raise it by 16 per
+// additional gaib instance.
+func WithReservedConnections(n int) Option { return func(o *options) { o.reserved = n } }
+
 // Postgres provisions sandbox schemas and roles in one database.
 type Postgres struct {
 	pool   *pgxpool.Pool
@@ -24,16 +61,32 @@ type Postgres struct {
 	secret sandbox.Secret
 	base   url.URL // host, port, database and sslmode for the sandboxes' URLs
 	db     string
+	opts   options
 }
 
-// Open connects to the database at adminURL with a role allowed to create roles and
-// schemas (a superuser, or rds_superuser on RDS).
-func Open(ctx context.Context, adminURL string, mig Migrations, secret sandbox.Secret) (*Postgres, error) {
+// Open connects to the database at adminURL as a role that has CREATEROLE and owns the
+// database (it need not, and should not, be a superuser), and prepares the database:
+// CONNECT and TEMPORARY are taken from PUBLIC (each sandbox role gets them back), CREATE
+// on schema public too, and the admin-owned schema "gaib" holds gaib's own bookkeeping.
+func Open(ctx context.Context, adminURL string, mig Migrations, secret sandbox.Secret, opt ...Option) (*Postgres, error) {
+	o := options{connLimit: DefaultConnectionLimit, reserved: DefaultReservedConnections}
+	for _, f := range opt {
+		f(&o)
+	}
+	if o.connLimit < 1 || o.reserved < 0 {
+		return nil, fmt.Errorf("postgres: connection limit %d and reserved connections %d must be positive", o.connLimit, o.reserved)
+	}
 	cfg, err := pgxpool.ParseConfig(adminURL)
 	if err != nil {
 		return nil, fmt.Errorf("postgres url: %w", err)
 	}
-	cfg.MaxConns = 16
+	cfg.MaxConns = poolSize
+	// Set after connecting, so that nothing in the URL (options=-csearch_path=…) or in the
+	// role's defaults can put another schema on the admin's path.
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, "SET search_path = "+adminSearchPath)
+		return err
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -53,7 +106,78 @@ func Open(ctx context.Context, adminURL string, mig Migrations, secret sandbox.S
 		q.Set("sslmode", ssl)
 	}
 	base.RawQuery = q.Encode()
-	return &Postgres{pool: pool, mig: mig, secret: secret, base: base, db: cfg.ConnConfig.Database}, nil
+	p := &Postgres{pool: pool, mig: mig, secret: secret, base: base, db: cfg.ConnConfig.Database, opts: o}
+	if err := p.prepare(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	return p, nil
+}
+
+// prepare checks the admin role and hardens the database, once per Open (serialized by an
+// advisory lock across gaib instances).
+func (p *Postgres) prepare(ctx context.Context) error {
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := tx.Exec(ctx, `SELECT pg_catalog.pg_advisory_xact_lock(7072616962)`); err != nil {
+		return err
+	}
+	var super, createRole bool
+	var admin string
+	err = tx.QueryRow(ctx, `SELECT rolname, rolsuper, rolcreaterole FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER`).
+		Scan(&admin, &super, &createRole)
+	if err != nil {
+		return err
+	}
+	switch {
+	case super:
+		slog.Warn("the postgres plane's admin role is a superuser; a role with CREATEROLE that owns the database is enough", "role", admin)
+	case !createRole:
+		return fmt.Errorf("role %s may not create roles: the plane's admin role needs CREATEROLE", admin)
+	}
+	if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS gaib`); err != nil {
+		return fmt.Errorf("schema gaib (the admin role needs CREATE on database %s, e.g. by owning it): %w", p.db, err)
+	}
+	var owner string
+	if err := tx.QueryRow(ctx, `SELECT pg_catalog.pg_get_userbyid(nspowner) FROM pg_catalog.pg_namespace WHERE nspname = 'gaib'`).Scan(&owner); err != nil {
+		return err
+	}
+	if owner != admin {
+		return fmt.Errorf("schema gaib is owned by %s, not by the admin role %s: refusing to keep gaib's records there", owner, admin)
+	}
+	var publicConnect, publicCreate bool
+	err = tx.QueryRow(ctx, `SELECT
+		pg_catalog.has_database_privilege('public', pg_catalog.current_database(), 'CONNECT')
+			OR pg_catalog.has_database_privilege('public', pg_catalog.current_database(), 'TEMPORARY'),
+		COALESCE(pg_catalog.has_schema_privilege('public', (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'public'), 'CREATE'), false)`).
+		Scan(&publicConnect, &publicCreate)
+	if err != nil {
+		return err
+	}
+	steps := []struct {
+		when   bool
+		format string
+		args   []string
+		hint   string
+	}{
+		{true, "REVOKE ALL ON SCHEMA gaib FROM PUBLIC", nil, ""},
+		{true, `CREATE TABLE IF NOT EXISTS gaib.sandbox_versions (id text PRIMARY KEY, version text NOT NULL,
+			applied_at timestamptz NOT NULL DEFAULT pg_catalog.now())`, nil, ""},
+		{publicConnect, "REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC", []string{p.db}, "the admin role must own the database"},
+		{publicCreate, "REVOKE CREATE ON SCHEMA public FROM PUBLIC", nil, "the admin role must own the database's schema public"},
+	}
+	for _, s := range steps {
+		if !s.when {
+			continue
+		}
+		if err := ddl(ctx, tx, s.format, s.args...); err != nil {
+			return fmt.Errorf("%s (%s): %w", strings.Join(strings.Fields(s.format)[:3], " "), s.hint, err)
+		}
+	}
+	return tx.Commit(ctx)
 }
 
 // Close closes the connection pool.
@@ -82,7 +206,7 @@ func ddl(ctx context.Context, db execer, format string, args ...string) error {
 		ph[i] = fmt.Sprintf("$%d::text", i+2)
 	}
 	var stmt string
-	q := "SELECT format($1::text"
+	q := "SELECT pg_catalog.format($1::text"
 	if len(ph) > 0 {
 		q += ", " + strings.Join(ph, ", ")
 	}
@@ -93,141 +217,60 @@ func ddl(ctx context.Context, db execer, format string, args ...string) error {
 	return err
 }
 
-// Provision creates the sandbox's role and schema and applies the migrations as that role,
-// all in one transaction: a failure leaves nothing behind.
-func (p *Postgres) Provision(ctx context.Context, r sandbox.Record) error {
-	res := r.Resources
-	tx, err := p.pool.Begin(ctx)
+// MaxSandboxes is how many sandboxes the server holds when each may use its whole
+// connection limit: (max_connections - the server's reserved connections - the reserved
+// option) / the connection limit, at least 0.
+func (p *Postgres) MaxSandboxes(ctx context.Context) (int, error) {
+	var maxConns, reserved int
+	err := p.pool.QueryRow(ctx, `SELECT pg_catalog.current_setting('max_connections')::integer,
+		pg_catalog.current_setting('superuser_reserved_connections')::integer
+		+ COALESCE(pg_catalog.current_setting('reserved_connections', true)::integer, 0)`).Scan(&maxConns, &reserved)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	steps := []struct {
-		format string
-		args   []string
-	}{
-		{"CREATE ROLE %I LOGIN NOINHERIT CONNECTION LIMIT 50 PASSWORD %L", []string{res.Role, p.secret.Password(PlaneName, r.ID)}},
-		{"CREATE SCHEMA %I AUTHORIZATION %I", []string{res.Schema, res.Role}},
-		{"ALTER ROLE %I SET search_path = %I", []string{res.Role, res.Schema}},
-		{"REVOKE ALL ON SCHEMA %I FROM PUBLIC", []string{res.Schema}},
-		{"SET LOCAL ROLE %I", []string{res.Role}},
-		{"SET LOCAL search_path = %I", []string{res.Schema}},
-	}
-	for _, s := range steps {
-		if err := ddl(ctx, tx, s.format, s.args...); err != nil {
-			return fmt.Errorf("%s: %w", strings.Fields(s.format)[0]+" "+strings.Fields(s.format)[1], err)
-		}
-	}
-	for _, m := range p.mig.List {
-		if _, err := tx.Exec(ctx, m.SQL); err != nil {
-			return fmt.Errorf("migration %s: %w", m.Name, err)
-		}
-	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE gaib_schema_version (version text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO gaib_schema_version (version) VALUES ($1)`, p.mig.Version); err != nil {
-		return err
-	}
-	return tx.Commit(ctx)
+	return max(0, (maxConns-reserved-p.opts.reserved)/p.opts.connLimit), nil
 }
 
-// Teardown ends the role's sessions and drops the schema (with everything in it) and the
-// role. Dropping what is already gone succeeds.
-func (p *Postgres) Teardown(ctx context.Context, r sandbox.Record) error {
-	res := r.Resources
-	exists, err := p.roleExists(ctx, res.Role)
-	if err != nil {
-		return err
-	}
-	if exists {
-		// No new sessions, then end the current ones.
-		if err := ddl(ctx, p.pool, "ALTER ROLE %I NOLOGIN", res.Role); err != nil {
-			return err
-		}
-		if _, err := p.pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()`, res.Role); err != nil {
-			return err
-		}
-	}
-	tx, err := p.pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if err := ddl(ctx, tx, "DROP SCHEMA IF EXISTS %I CASCADE", res.Schema); err != nil {
-		return err
-	}
-	if exists {
-		if err := ddl(ctx, tx, "DROP OWNED BY %I CASCADE", res.Role); err != nil {
-			return err
-		}
-		if err := ddl(ctx, tx, "DROP ROLE IF EXISTS %I", res.Role); err != nil {
-			return err
-		}
-	}
-	return tx.Commit(ctx)
-}
-
-func (p *Postgres) roleExists(ctx context.Context, role string) (bool, error) {
-	var n int
-	err := p.pool.QueryRow(ctx, `SELECT count(*) FROM pg_roles WHERE rolname = $1`, role).Scan(&n)
-	return n > 0, err
-}
-
-// Check queries the database: the schema exists and is owned by the role, the role can log
-// in, and the schema was built with the migration version the record names.
-func (p *Postgres) Check(ctx context.Context, r sandbox.Record) error {
-	res := r.Resources
-	var owner string
-	err := p.pool.QueryRow(ctx, `SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = $1`, res.Schema).Scan(&owner)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("schema %s does not exist", res.Schema)
-	}
-	if err != nil {
-		return err
-	}
-	if owner != res.Role {
-		return fmt.Errorf("schema %s is owned by %s, not %s", res.Schema, owner, res.Role)
-	}
-	var login bool
-	err = p.pool.QueryRow(ctx, `SELECT rolcanlogin FROM pg_roles WHERE rolname = $1`, res.Role).Scan(&login)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("role %s does not exist", res.Role)
-	}
-	if err != nil {
-		return err
-	}
-	if !login {
-		return fmt.Errorf("role %s cannot log in", res.Role)
-	}
-	var version string
-	err = p.pool.QueryRow(ctx, fmt.Sprintf(`SELECT version FROM %s.gaib_schema_version`, pgx.Identifier{res.Schema}.Sanitize())).Scan(&version)
-	if err != nil {
-		return fmt.Errorf("schema %s has no migration version: %w", res.Schema, err)
-	}
-	if r.MigrationVersion != "" && !strings.Contains(r.MigrationVersion, version) {
-		return fmt.Errorf("schema %s was built with migrations %s, the record says %s", res.Schema, version, r.MigrationVersion)
-	}
-	return nil
-}
+// ConnectionLimit is each sandbox role's CONNECTION LIMIT.
+func (p *Postgres) ConnectionLimit() int { return p.opts.connLimit }
 
 // URL is the connection URL of the sandbox's role (search_path set to its schema), in a
-// form both libpq (psql) and pgx accept.
+// form both libpq (psql) and pgx accept; empty for a record whose id is not an id.
 func (p *Postgres) URL(r sandbox.Record) string {
+	res, err := sandbox.ResourcesOf(r.ID)
+	if err != nil {
+		return ""
+	}
 	u := p.base
-	u.User = url.UserPassword(r.Resources.Role, p.secret.Password(PlaneName, r.ID))
+	u.User = url.UserPassword(res.Role, p.secret.Password(PlaneName, r.ID))
 	q := u.Query()
-	q.Set("options", "-csearch_path="+r.Resources.Schema)
+	q.Set("options", "-csearch_path="+res.Schema)
 	u.RawQuery = q.Encode()
 	return u.String()
 }
 
-// Env is SANDBOX_SCHEMA and DATABASE_URL.
+// Env is SANDBOX_SCHEMA and DATABASE_URL; nothing for a record whose id is not an id.
 func (p *Postgres) Env(r sandbox.Record) []sandbox.EnvVar {
+	res, err := sandbox.ResourcesOf(r.ID)
+	if err != nil {
+		return nil
+	}
 	return []sandbox.EnvVar{
-		{Name: "SANDBOX_SCHEMA", Value: r.Resources.Schema},
+		{Name: "SANDBOX_SCHEMA", Value: res.Schema},
 		{Name: "DATABASE_URL", Value: p.URL(r)},
 	}
+}
+
+// loginAs opens a session as the sandbox's own role, with the URL `connect` hands out.
+func (p *Postgres) loginAs(ctx context.Context, r sandbox.Record) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(p.URL(r))
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := ctx.Deadline(); !ok && cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = loginTimeout
+	}
+	return pgx.ConnectConfig(ctx, cfg)
 }
 
 // Inventory returns the ids of every sandbox that has a schema or a role here, with what
@@ -235,8 +278,8 @@ func (p *Postgres) Env(r sandbox.Record) []sandbox.EnvVar {
 func (p *Postgres) Inventory(ctx context.Context) (map[string][]string, error) {
 	out := map[string][]string{}
 	for _, q := range []struct{ kind, sql string }{
-		{"schema", `SELECT nspname FROM pg_namespace`},
-		{"role", `SELECT rolname FROM pg_roles`},
+		{"schema", `SELECT nspname::text FROM pg_catalog.pg_namespace`},
+		{"role", `SELECT rolname::text FROM pg_catalog.pg_roles`},
 	} {
 		rows, err := p.pool.Query(ctx, q.sql)
 		if err != nil {
@@ -254,3 +297,6 @@ func (p *Postgres) Inventory(ctx context.Context) (map[string][]string, error) {
 	}
 	return out, nil
 }
+
+// limitArg is the connection limit as a format() argument (%s: it is a number).
+func (p *Postgres) limitArg() string { return strconv.Itoa(p.opts.connLimit) }

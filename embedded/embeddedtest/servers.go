@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 
@@ -90,42 +90,70 @@ func StopAll() {
 	}
 }
 
-// Database creates a fresh database on the shared cluster for this test and returns the
-// superuser's URL of it; the database is dropped when the test ends.
+// Database creates a fresh database on the shared cluster for this test, owned by the
+// cluster's admin role (embedded.AdminRole, not a superuser: what the Postgres plane logs
+// in as), and returns the admin's URL of it. The database is dropped when the test ends.
 func Database(t testing.TB) string {
+	t.Helper()
+	admin, _ := DatabaseURLs(t)
+	return admin
+}
+
+// DatabaseURLs is Database, returning the superuser's URL of the same database too, for
+// tests that inspect what the admin may not see.
+func DatabaseURLs(t testing.TB) (admin, superuser string) {
 	t.Helper()
 	pg := Postgres(t)
 	name := "test_" + sandbox.NewID()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, pg.URL())
+	conn, err := pgx.Connect(ctx, pg.SuperuserURL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" OWNER "+pgx.Identifier{embedded.AdminRole}.Sanitize()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		c, err := pgx.Connect(ctx, pg.URL())
+		c, err := pgx.Connect(ctx, pg.SuperuserURL())
 		if err != nil {
 			return
 		}
 		defer c.Close(ctx)
 		_, _ = c.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", pgx.Identifier{name}.Sanitize()))
 	})
-	return strings.Replace(pg.URL(), "/postgres?", "/"+name+"?", 1)
+	return WithDatabase(t, pg.AdminURL(), name), WithDatabase(t, pg.SuperuserURL(), name)
+}
+
+// WithDatabase returns the Postgres URL u pointing at database db.
+func WithDatabase(t testing.TB, u, db string) string {
+	t.Helper()
+	parsed, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed.Path = "/" + db
+	return parsed.String()
+}
+
+// TempDir returns a directory for a managed server's files, removed when the test ends.
+// Unlike t.TempDir, every directory above it can be passed through by the unprivileged
+// users servers run as when tests run as root.
+func TempDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "gaib-server-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
 }
 
 // NewPostgres starts a Postgres cluster for this test alone (for tests that look at the
 // whole cluster, such as orphan detection); it stops when the test ends.
 func NewPostgres(t testing.TB) *embedded.Postgres {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "gaib-pg-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	pg, err := embedded.StartPostgres(embedded.PostgresOptions{Dir: dir, Fast: true})
+	pg, err := embedded.StartPostgres(embedded.PostgresOptions{Dir: TempDir(t), Fast: true})
 	if err != nil {
 		unavailable(t, "postgres", err)
 	}
@@ -136,7 +164,7 @@ func NewPostgres(t testing.TB) *embedded.Postgres {
 // NewRedis starts a redis-server for this test alone; it stops when the test ends.
 func NewRedis(t testing.TB) *embedded.Redis {
 	t.Helper()
-	r, err := embedded.StartRedis(embedded.RedisOptions{Dir: t.TempDir(), Ephemeral: true})
+	r, err := embedded.StartRedis(embedded.RedisOptions{Dir: TempDir(t), Ephemeral: true})
 	if err != nil {
 		unavailable(t, "redis-server", err)
 	}
