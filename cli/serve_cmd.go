@@ -20,6 +20,11 @@ type ServeCmd struct {
 	Replicas         int      `default:"1" help:"Replicas of every stream and bucket (3 on a production cluster)."`
 	MaxPerOwner      int      `default:"5" help:"Sandboxes one owner may have at once."`
 	MaxGuilds        int      `name:"max-guilds-per-sandbox" default:"10" help:"Guilds one sandbox may have."`
+	MaxSandboxes     int      `default:"0" help:"Sandboxes the mesh holds at most (0: as many as Postgres has connections for at --sandbox-connection-limit each; -1: no limit)."`
+	ConnLimit        int      `name:"sandbox-connection-limit" default:"10" help:"Postgres connections one sandbox may hold."`
+	ReservedConns    int      `name:"reserved-connections" default:"20" help:"Postgres connections kept out of the sandboxes' reach (gaib itself, other users)."`
+	RedisMaxMemory   string   `default:"256mb" help:"maxmemory of the managed redis-server (shared by every sandbox)."`
+	RedisPolicy      string   `name:"redis-maxmemory-policy" default:"noeviction" help:"What the managed redis-server does when full (noeviction: writes fail; an evicting policy would delete other tenants' keys)."`
 	SandboxStream    string   `name:"sandbox-stream-bytes" default:"64MiB" help:"Size limit of each sandbox's own event stream (its oldest events are dropped past it)."`
 	OperatorKey      string   `name:"operator-signing-key" env:"GAIB_OPERATOR_SIGNING_KEY" type:"existingfile" placeholder:"FILE" help:"With --server: an operator signing key seed, to sign the gaib account JWT (role signing keys, revocations)."`
 	SystemCreds      string   `env:"GAIB_SYSTEM_CREDS" type:"existingfile" placeholder:"FILE" help:"With --server: a system account user's credential, to push account JWT updates."`
@@ -95,7 +100,8 @@ func (c *ServeCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	}
 	return node.Run(ctx, node.Config{
 		DataDir: c.DataDir, NATSURL: url, Creds: creds, OperatorSigningKey: c.OperatorKey, SystemCreds: c.SystemCreds,
-		AdminCreds: c.AdminCreds, MaxGuilds: c.MaxGuilds, SandboxStreamBytes: streamBytes, Listen: c.Listen, Workers: c.Workers,
+		AdminCreds: c.AdminCreds, MaxGuilds: c.MaxGuilds, MaxSandboxes: c.MaxSandboxes, ConnectionLimit: c.ConnLimit,
+		ReservedConnections: c.ReservedConns, RedisMaxMemory: c.RedisMaxMemory, RedisMaxMemoryPolicy: c.RedisPolicy, SandboxStreamBytes: streamBytes, Listen: c.Listen, Workers: c.Workers,
 		Replicas: c.Replicas, MaxPerOwner: c.MaxPerOwner, TTL: set.ttl, Retention: set.retention,
 		SweepInterval: set.sweep, Only: c.Only, Postgres: c.Postgres, Redis: c.Redis,
 		SchemaMigrations: c.SchemaMigrations, MetricsListen: c.MetricsListen, PostgresBin: c.PostgresBin,

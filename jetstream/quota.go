@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"slices"
 
 	"github.com/arrakis/gaib/sandbox"
@@ -87,4 +88,23 @@ func (s *Store) Slots(ctx context.Context) (map[string][]string, error) {
 		out[string(owner)] = slots.IDs
 	}
 	return out, nil
+}
+
+// meshPool is the quota key of the mesh-wide sandbox limit; "*" is never an identity.
+const meshPool = "*"
+
+// AcquireMeshSlot takes one of the mesh's max sandbox slots for id (compare-and-swap, so
+// concurrent creates never exceed max). Taking a slot id already holds succeeds.
+func (s *Store) AcquireMeshSlot(ctx context.Context, id string, max int) error {
+	err := s.AcquireSlot(ctx, meshPool, id, max)
+	if errors.Is(err, sandbox.ErrQuotaExceeded) {
+		return sandbox.Errorf(sandbox.CodeQuotaExceeded,
+			"the mesh already holds %d sandboxes, its limit (--max-sandboxes, sized so their database connections fit): try again after one is destroyed", max)
+	}
+	return err
+}
+
+// ReleaseMeshSlot gives id's mesh-wide slot back.
+func (s *Store) ReleaseMeshSlot(ctx context.Context, id string) error {
+	return s.ReleaseSlot(ctx, meshPool, id)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/arrakis/gaib/auth"
 	"github.com/arrakis/gaib/sandbox"
+	"github.com/arrakis/gaib/schema"
 )
 
 // Config is everything one gaib process runs with. The zero value of a field means its
@@ -39,6 +40,15 @@ type Config struct {
 	MaxPerOwner int
 	// MaxGuilds is how many guilds one sandbox may have. Default 10.
 	MaxGuilds int
+	// MaxSandboxes caps the sandboxes the mesh holds; 0 derives it from the Postgres
+	// plane (its max_connections over each role's connection limit), no limit without one.
+	MaxSandboxes int
+	// ConnectionLimit is each sandbox role's Postgres CONNECTION LIMIT (default 10), and
+	// ReservedConnections what is kept for gaib itself and other users (default 20).
+	ConnectionLimit, ReservedConnections int
+	// RedisMaxMemory and RedisMaxMemoryPolicy configure the managed redis-server (defaults
+	// 256mb, noeviction).
+	RedisMaxMemory, RedisMaxMemoryPolicy string
 	// SandboxStreamBytes caps each sandbox's own stream. Default 64 MiB.
 	SandboxStreamBytes int64
 	// TTL bounds the lifetime of sandboxes.
@@ -96,6 +106,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Replicas <= 0 {
 		c.Replicas = 1
+	}
+	if c.ConnectionLimit <= 0 {
+		c.ConnectionLimit = schema.DefaultConnectionLimit
+	}
+	if c.ReservedConnections <= 0 {
+		c.ReservedConnections = schema.DefaultReservedConnections
 	}
 	if c.AdminCreds == "" {
 		c.AdminCreds = auth.DefaultCredsFile()

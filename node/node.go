@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	gjs "github.com/arrakis/gaib/jetstream"
+	"github.com/arrakis/gaib/sandbox"
 	"github.com/arrakis/gaib/services"
 )
 
@@ -76,12 +77,16 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 		}
 	}
 
-	planes, notes, stopPlanes, err := c.planes(ctx, secret, stderr)
+	ps, stopPlanes, err := c.planes(ctx, secret, stderr)
 	if err != nil {
 		return err
 	}
 	defer stopPlanes()
-	planes = append([]services.Plane{store.StreamPlane()}, planes...)
+	planes, notes := append([]services.Plane{store.StreamPlane()}, ps.planes...), ps.notes
+	maxSandboxes, err := c.maxSandboxes(ps.maxSandboxes)
+	if err != nil {
+		return err
+	}
 	metrics := services.NewMetrics()
 	metricsURL, stopMetrics, err := serveMetrics(c.MetricsListen, metrics, log)
 	if err != nil {
@@ -92,7 +97,7 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	}
 	mesh, err := services.StartMesh(ctx, nc, store, services.MeshConfig{
 		Workers: c.Workers, Only: c.Only, SweepInterval: c.SweepInterval, Retention: c.Retention, Metrics: metrics,
-		Sandbox: services.SandboxConfig{MaxPerOwner: c.MaxPerOwner, MaxGuilds: c.MaxGuilds, TTL: c.TTL,
+		Sandbox: services.SandboxConfig{MaxPerOwner: c.MaxPerOwner, MaxGuilds: c.MaxGuilds, MaxSandboxes: maxSandboxes, TTL: c.TTL,
 			NATSURL: WithoutUserinfo(np.url), Planes: planes, Issuer: np.identity.issuer, Account: publisher},
 	}, log)
 	if err != nil {
@@ -104,6 +109,9 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	}
 	if len(notes) == 0 {
 		notes = []string{"no database planes"}
+	}
+	if maxSandboxes > 0 {
+		notes = append(notes, fmt.Sprintf("at most %d sandboxes", maxSandboxes))
 	}
 	if metricsURL != "" {
 		notes = append(notes, "metrics on "+metricsURL)
@@ -124,4 +132,19 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return nil
+}
+
+// maxSandboxes is --max-sandboxes, checked against what the Postgres plane has connections
+// for (fits; 0 when there is no Postgres plane).
+func (c *Config) maxSandboxes(fits int) (int, error) {
+	switch {
+	case c.MaxSandboxes == 0:
+		return fits, nil
+	case fits > 0 && c.MaxSandboxes > fits:
+		return 0, sandbox.Errorf(sandbox.CodeInvalidRequest,
+			"--max-sandboxes %d: Postgres has connections for %d sandboxes at their connection limit; raise max_connections or lower --sandbox-connection-limit", c.MaxSandboxes, fits)
+	case c.MaxSandboxes < 0:
+		return 0, nil
+	}
+	return c.MaxSandboxes, nil
 }

@@ -13,10 +13,19 @@ import (
 	"github.com/arrakis/gaib/services"
 )
 
+// planeSet is what planes opened.
+type planeSet struct {
+	planes []services.Plane
+	notes  []string
+	// maxSandboxes is how many sandboxes the Postgres plane has connections for (0: no
+	// Postgres plane, no limit from it).
+	maxSandboxes int
+}
+
 // planes opens the Postgres and Redis planes: the URLs given, else managed local servers
 // from the installed binaries; a missing binary disables that plane with one line saying
 // what to install. stop closes and stops everything opened.
-func (c *Config) planes(ctx context.Context, secret sandbox.Secret, stderr io.Writer) (planes []services.Plane, notes []string, stop func(), err error) {
+func (c *Config) planes(ctx context.Context, secret sandbox.Secret, stderr io.Writer) (ps planeSet, stop func(), err error) {
 	var closers []func()
 	stop = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -37,47 +46,52 @@ func (c *Config) planes(ctx context.Context, secret sandbox.Secret, stderr io.Wr
 			return pg.AdminURL(), pg.Stop, nil
 		})
 		if err != nil {
-			return nil, nil, stop, err
+			return ps, stop, err
 		}
 		if pgURL != "" {
 			mig := schema.DefaultMigrations()
 			if c.SchemaMigrations != "" {
 				if mig, err = schema.LoadMigrations(c.SchemaMigrations); err != nil {
-					return nil, nil, stop, err
+					return ps, stop, err
 				}
 			}
-			p, err := schema.Open(ctx, pgURL, mig, secret)
+			p, err := schema.Open(ctx, pgURL, mig, secret,
+				schema.WithConnectionLimit(c.ConnectionLimit), schema.WithReservedConnections(c.ReservedConnections))
 			if err != nil {
-				return nil, nil, stop, err
+				return ps, stop, err
 			}
 			closers = append(closers, p.Close)
-			planes = append(planes, p)
-			notes = append(notes, fmt.Sprintf("postgres %s (migrations %s)", where, mig.Version))
+			if ps.maxSandboxes, err = p.MaxSandboxes(ctx); err != nil {
+				return ps, stop, fmt.Errorf("postgres max_connections: %w", err)
+			}
+			ps.planes = append(ps.planes, p)
+			ps.notes = append(ps.notes, fmt.Sprintf("postgres %s (migrations %s)", where, mig.Version))
 		}
 	}
 	if !c.NoRedis {
 		redisURL, where, err := managed(stderr, "redis", "no Redis user", c.Redis, &closers, func() (string, func(), error) {
-			r, err := embedded.StartRedis(embedded.RedisOptions{Dir: embedded.RedisDir(c.DataDir), Binary: c.RedisServer})
+			r, err := embedded.StartRedis(embedded.RedisOptions{Dir: embedded.RedisDir(c.DataDir), Binary: c.RedisServer,
+				MaxMemory: c.RedisMaxMemory, MaxMemoryPolicy: c.RedisMaxMemoryPolicy})
 			if err != nil {
 				return "", nil, err
 			}
 			return r.URL(), r.Stop, nil
 		})
 		if err != nil {
-			return nil, nil, stop, err
+			return ps, stop, err
 		}
 		if redisURL != "" {
 			// The managed server has an ACL file: persist users there.
 			r, err := keyspace.Open(ctx, redisURL, secret, where == "managed")
 			if err != nil {
-				return nil, nil, stop, err
+				return ps, stop, err
 			}
 			closers = append(closers, func() { _ = r.Close() })
-			planes = append(planes, r)
-			notes = append(notes, "redis "+where)
+			ps.planes = append(ps.planes, r)
+			ps.notes = append(ps.notes, "redis "+where)
 		}
 	}
-	return planes, notes, stop, nil
+	return ps, stop, nil
 }
 
 // managed returns url when the user gave one ("external"), else starts the managed server

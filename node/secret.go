@@ -1,36 +1,42 @@
 package node
 
 import (
-	"crypto/rand"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/arrakis/gaib/auth"
 	"github.com/arrakis/gaib/sandbox"
 )
 
-// loadSecret returns the configured secret, else the secret in <dataDir>/secret, created on
-// first start.
+// loadSecret returns the configured secret (GAIB_SECRET), else the one in <dataDir>/secret,
+// created on first start. Either must carry at least 32 random bytes: every sandbox
+// password and NATS signing key is derived from it.
 func loadSecret(configured, dataDir string) (sandbox.Secret, error) {
 	if configured != "" {
-		return sandbox.Secret(configured), nil
+		s, err := sandbox.ParseSecret(configured)
+		if err != nil {
+			return nil, sandbox.Errorf(sandbox.CodeInvalidRequest, "GAIB_SECRET: %v", err)
+		}
+		return s, nil
 	}
 	file := filepath.Join(dataDir, "secret")
-	if b, err := os.ReadFile(file); err == nil && len(strings.TrimSpace(string(b))) > 0 {
-		return sandbox.Secret(strings.TrimSpace(string(b))), nil
-	}
-	var raw [32]byte
-	_, _ = rand.Read(raw[:])
-	s := hex.EncodeToString(raw[:])
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	b, err := os.ReadFile(file)
+	switch {
+	case err == nil:
+		s, err := sandbox.ParseSecret(strings.TrimSpace(string(b)))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+		return s, nil
+	case !errors.Is(err, os.ErrNotExist):
 		return nil, fmt.Errorf("secret: %w", err)
 	}
-	defer f.Close()
-	if _, err := f.WriteString(s + "\n"); err != nil {
-		return nil, err
+	s := sandbox.NewSecret()
+	if err := auth.WritePrivate(file, append([]byte(s), '\n')); err != nil {
+		return nil, fmt.Errorf("secret: %w", err)
 	}
-	return sandbox.Secret(s), nil
+	return s, nil
 }

@@ -46,6 +46,12 @@ func (s *Sandboxes) Create(ctx context.Context, c Caller, req sandbox.CreateRequ
 		return fail(err)
 	}
 	undo.push(func(ctx context.Context) error { return s.store.ReleaseSlot(ctx, rec.Owner, rec.ID) })
+	if s.cfg.MaxSandboxes > 0 {
+		if err := s.store.AcquireMeshSlot(ctx, rec.ID, s.cfg.MaxSandboxes); err != nil {
+			return fail(err)
+		}
+		undo.push(func(ctx context.Context) error { return s.store.ReleaseMeshSlot(ctx, rec.ID) })
+	}
 	var routeRev uint64
 	for _, g := range rec.Guilds {
 		rev, err := s.store.ClaimRoute(ctx, g, rec.ID)

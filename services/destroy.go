@@ -106,6 +106,9 @@ func (s *Sandboxes) teardown(ctx context.Context, rec sandbox.Record) error {
 	if err := s.store.ReleaseSlot(ctx, rec.Owner, rec.ID); err != nil {
 		return fmt.Errorf("quota slot: %w", err)
 	}
+	if err := s.store.ReleaseMeshSlot(ctx, rec.ID); err != nil {
+		return fmt.Errorf("mesh slot: %w", err)
+	}
 	if err := s.store.ReleaseName(ctx, rec.Name, rec.ID); err != nil {
 		return fmt.Errorf("name: %w", err)
 	}

@@ -17,6 +17,9 @@ type SandboxConfig struct {
 	MaxPerOwner int
 	// MaxGuilds is how many guilds one sandbox may have. Default 10.
 	MaxGuilds int
+	// MaxSandboxes is how many sandboxes not destroyed the mesh holds at most (what the
+	// shared Postgres has connections for); 0 is no limit.
+	MaxSandboxes int
 	// TTL bounds; defaults 24h, 1m and 168h.
 	TTL sandbox.TTLBounds
 	// StaleProvisioning is how long a sandbox may stay provisioning before it counts as
