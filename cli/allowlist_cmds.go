@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/arrakis/gaib/client"
 	"github.com/arrakis/gaib/sandbox"
 )
 
@@ -25,8 +26,8 @@ type GuildAllowCmd struct {
 
 // Run allows the guild.
 func (c *GuildAllowCmd) Run(ctx context.Context, g *Globals, o *IO) error {
-	return g.withClient(func(cl *Client) error {
-		a, err := call[sandbox.AllowedGuild](ctx, cl, sandbox.ServiceGuild, sandbox.OpGuildAllow,
+	return g.withClient(func(cl *client.Client) error {
+		a, err := client.Call[sandbox.AllowedGuild](ctx, cl, sandbox.ServiceGuild, sandbox.OpGuildAllow,
 			sandbox.GuildAllowRequest{Guild: c.Guild, Owner: c.Owner, Note: c.Note})
 		if err != nil {
 			return err
@@ -48,8 +49,8 @@ type GuildDenyCmd struct {
 
 // Run takes the guild off the allow-list.
 func (c *GuildDenyCmd) Run(ctx context.Context, g *Globals, o *IO) error {
-	return g.withClient(func(cl *Client) error {
-		r, err := call[sandbox.GuildRef](ctx, cl, sandbox.ServiceGuild, sandbox.OpGuildDeny, sandbox.GuildRef{Guild: c.Guild})
+	return g.withClient(func(cl *client.Client) error {
+		r, err := client.Call[sandbox.GuildRef](ctx, cl, sandbox.ServiceGuild, sandbox.OpGuildDeny, sandbox.GuildRef{Guild: c.Guild})
 		if err != nil {
 			return err
 		}
@@ -64,8 +65,8 @@ type GuildListCmd struct{}
 
 // Run lists the allow-list.
 func (GuildListCmd) Run(ctx context.Context, g *Globals, o *IO) error {
-	return g.withClient(func(cl *Client) error {
-		gs, err := call[[]sandbox.AllowedGuild](ctx, cl, sandbox.ServiceGuild, sandbox.OpGuildList, struct{}{})
+	return g.withClient(func(cl *client.Client) error {
+		gs, err := client.Call[[]sandbox.AllowedGuild](ctx, cl, sandbox.ServiceGuild, sandbox.OpGuildList, struct{}{})
 		if err != nil {
 			return err
 		}

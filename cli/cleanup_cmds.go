@@ -6,6 +6,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/arrakis/gaib/client"
 	"github.com/arrakis/gaib/sandbox"
 	"github.com/arrakis/gaib/services"
 )
@@ -21,8 +22,8 @@ type CleanupRunCmd struct{}
 
 // Run asks the cleanup service for a sweep.
 func (CleanupRunCmd) Run(ctx context.Context, g *Globals, o *IO) error {
-	return g.withClient(func(cl *Client) error {
-		rep, err := call[services.SweepReport](ctx, cl, sandbox.ServiceCleanup, "run", services.SweepRequest{})
+	return g.withClient(func(cl *client.Client) error {
+		rep, err := client.Call[services.SweepReport](ctx, cl, sandbox.ServiceCleanup, "run", services.SweepRequest{})
 		if err != nil {
 			return err
 		}
@@ -49,8 +50,8 @@ type CleanupOrphansCmd struct {
 
 // Run lists (and with --remove deletes) orphaned resources.
 func (c *CleanupOrphansCmd) Run(ctx context.Context, g *Globals, o *IO) error {
-	return g.withClient(func(cl *Client) error {
-		rep, err := call[services.OrphanReport](ctx, cl, sandbox.ServiceCleanup, "orphans", services.OrphansRequest{Remove: c.Remove})
+	return g.withClient(func(cl *client.Client) error {
+		rep, err := client.Call[services.OrphanReport](ctx, cl, sandbox.ServiceCleanup, "orphans", services.OrphansRequest{Remove: c.Remove})
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/arrakis/gaib/auth"
+	"github.com/arrakis/gaib/client"
 	"github.com/arrakis/gaib/sandbox"
 )
 
@@ -21,7 +22,7 @@ type ConnectCmd struct {
 // NAME='value'` lines, every value shell-quoted, so that eval "$(gaib sandbox connect
 // NAME)" is safe whatever the data.
 func (c *ConnectCmd) Run(ctx context.Context, g *Globals, o *IO) error {
-	return g.withClient(func(cl *Client) error {
+	return g.withClient(func(cl *client.Client) error {
 		resp, err := cl.Connect(ctx, c.Name)
 		if err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/arrakis/gaib/auth"
+	"github.com/arrakis/gaib/client"
 	"github.com/arrakis/gaib/sandbox"
 )
 
@@ -129,7 +130,7 @@ func identityOf(file string) (string, error) {
 
 // dial connects the CLI to the mesh as the identity of its credential, with that
 // identity's private inbox prefix (the only inbox its credential may subscribe to).
-func (g *Globals) dial() (*Client, error) {
+func (g *Globals) dial() (*client.Client, error) {
 	url, opts, err := g.connection()
 	if err != nil {
 		return nil, err
@@ -137,7 +138,7 @@ func (g *Globals) dial() (*Client, error) {
 	file := g.credsFile()
 	if file == "" {
 		// Say first when there is no mesh at all: that is what a new user has to fix.
-		if c, err := Dial(url, g.Timeout, opts...); err != nil && errors.Is(err, sandbox.ErrUnavailable) {
+		if c, err := client.Dial(url, g.Timeout, opts...); err != nil && errors.Is(err, sandbox.ErrUnavailable) {
 			return nil, err
 		} else if err == nil {
 			c.Close()
@@ -155,20 +156,10 @@ func (g *Globals) dial() (*Client, error) {
 	if sandbox.ValidateIdentity(name) == nil {
 		opts = append(opts, nats.CustomInboxPrefix(sandbox.UserInbox(name)))
 	}
-	c, err := Dial(url, g.Timeout, opts...)
+	c, err := client.Dial(url, g.Timeout, opts...)
 	if err != nil {
 		return nil, err
 	}
-	c.identity = name
+	c.SetIdentity(name)
 	return c, nil
-}
-
-// authError turns the server's refusal of a credential into an unauthenticated error that
-// says what to do.
-func authError(url string, err error) error {
-	if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) || errors.Is(err, nats.ErrAuthRevoked) {
-		return sandbox.Errorf(sandbox.CodeUnauthenticated,
-			"the mesh at %s refused the credential (%v): it may be revoked, expired or for another mesh; ask an admin for a new one", url, err)
-	}
-	return nil
 }

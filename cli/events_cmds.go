@@ -12,8 +12,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/arrakis/gaib/client"
 	"github.com/arrakis/gaib/sandbox"
-	"github.com/arrakis/gaib/services"
 )
 
 // EventsCmd groups the developer event tools.
@@ -90,10 +90,10 @@ func (c *PublishCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	if err := c.validate(); err != nil {
 		return err
 	}
-	return g.withClient(func(cl *Client) error {
-		nc, subject, where := cl.nc, gatewaySubject(c.Type), ""
+	return g.withClient(func(cl *client.Client) error {
+		nc, subject, where := cl.Conn(), gatewaySubject(c.Type), ""
 		if c.Sandbox != "" {
-			snc, rec, err := cl.sandboxConn(ctx, c.Sandbox)
+			snc, rec, err := cl.SandboxConn(ctx, c.Sandbox)
 			if err != nil {
 				return err
 			}
@@ -108,7 +108,7 @@ func (c *PublishCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 			return err
 		}
 		if where == "" {
-			where = cl.destination(ctx, c.Guild)
+			where = cl.Destination(ctx, c.Guild)
 		}
 		res := map[string]any{"subject": subject, "count": c.Count, "last_sequence": last, "destination": where}
 		return g.out(o, res, fmt.Sprint(last), func() {
@@ -168,23 +168,6 @@ func publishError(subject string, err error) error {
 	return sandbox.Errorf(sandbox.CodeUnavailable, "publish to %s: %v", subject, err)
 }
 
-// destination says where a guild's gateway events go, by the router's table.
-func (c *Client) destination(ctx context.Context, guild string) string {
-	if guild == "" {
-		return "production (no guild)"
-	}
-	r, err := call[services.LookupResponse](ctx, c, sandbox.ServiceRouter, "lookup", services.LookupRequest{Guild: guild})
-	switch {
-	case err != nil:
-		return "wherever the router sends guild " + guild + " (no router answered)"
-	case !r.Routed:
-		return "production"
-	case r.Sandbox != "":
-		return fmt.Sprintf("sandbox %s of %s", r.Sandbox, r.Owner)
-	}
-	return "sandbox " + r.SandboxID
-}
-
 // TailCmd is `gaib sandbox events`.
 type TailCmd struct {
 	Name  string `arg:"" help:"Sandbox name or id."`
@@ -204,8 +187,8 @@ type tailedEvent struct {
 // sequence (direct get), so nothing is missed or shown twice, and wakes up on each new
 // event through a subscription to its namespace. It stops when the sandbox is destroyed.
 func (c *TailCmd) Run(ctx context.Context, g *Globals, o *IO) error {
-	return g.withClient(func(cl *Client) error {
-		nc, rec, err := cl.sandboxConn(ctx, c.Name)
+	return g.withClient(func(cl *client.Client) error {
+		nc, rec, err := cl.SandboxConn(ctx, c.Name)
 		if err != nil {
 			return err
 		}
@@ -258,7 +241,7 @@ func (c *TailCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 				}
 				return nil
 			case err != nil:
-				sleepCtx(ctx, time.Second) // the mesh may be restarting: the connection reconnects
+				client.SleepCtx(ctx, time.Second) // the mesh may be restarting: the connection reconnects
 				continue
 			}
 			seq = msg.Sequence + 1

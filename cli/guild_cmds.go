@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/arrakis/gaib/client"
 	"github.com/arrakis/gaib/sandbox"
 )
 
@@ -15,7 +16,7 @@ type RegisterCmd struct {
 
 // Run registers the guild; it returns once every router routes it.
 func (c *RegisterCmd) Run(ctx context.Context, g *Globals, o *IO) error {
-	return g.guildOp(ctx, o, c.Name, c.Guild, (*Client).RegisterGuild, "now routes to")
+	return g.guildOp(ctx, o, c.Name, c.Guild, (*client.Client).RegisterGuild, "now routes to")
 }
 
 // UnregisterCmd is `gaib sandbox unregister-guild`.
@@ -26,12 +27,12 @@ type UnregisterCmd struct {
 
 // Run unregisters the guild; its next event goes to production.
 func (c *UnregisterCmd) Run(ctx context.Context, g *Globals, o *IO) error {
-	return g.guildOp(ctx, o, c.Name, c.Guild, (*Client).UnregisterGuild, "no longer routes to")
+	return g.guildOp(ctx, o, c.Name, c.Guild, (*client.Client).UnregisterGuild, "no longer routes to")
 }
 
 func (g *Globals) guildOp(ctx context.Context, o *IO, name, guild string,
-	op func(*Client, context.Context, string, string) (sandbox.GuildResponse, error), verb string) error {
-	return g.withClient(func(cl *Client) error {
+	op func(*client.Client, context.Context, string, string) (sandbox.GuildResponse, error), verb string) error {
+	return g.withClient(func(cl *client.Client) error {
 		resp, err := op(cl, ctx, name, guild)
 		if err != nil {
 			return err

@@ -2,12 +2,10 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
-	"time"
 
-	"github.com/arrakis/gaib/router"
+	"github.com/arrakis/gaib/client"
 	"github.com/arrakis/gaib/sandbox"
 	"github.com/arrakis/gaib/services"
 )
@@ -21,29 +19,9 @@ type RouterCmd struct {
 // RouterStatsCmd is `gaib router stats`.
 type RouterStatsCmd struct{}
 
-// RouterStats asks every running router for its counters.
-func (c *Client) RouterStats(ctx context.Context) ([]router.Stats, error) {
-	replies, err := router.Gather(ctx, c.nc, sandbox.Request(sandbox.ServiceRouter, "stats", c.identity), []byte("{}"), 0, 2*time.Second, 100*time.Millisecond)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]router.Stats, 0, len(replies))
-	for _, m := range replies {
-		var s router.Stats
-		if err := json.Unmarshal(m.Data, &s); err != nil {
-			return nil, fmt.Errorf("router stats: %w", err)
-		}
-		out = append(out, s)
-	}
-	if len(out) == 0 {
-		return nil, sandbox.Errorf(sandbox.CodeUnavailable, "no router answers on %s: start one with `gaib serve`", c.url)
-	}
-	return out, nil
-}
-
 // Run prints one row per router.
 func (RouterStatsCmd) Run(ctx context.Context, g *Globals, o *IO) error {
-	return g.withClient(func(cl *Client) error {
+	return g.withClient(func(cl *client.Client) error {
 		stats, err := cl.RouterStats(ctx)
 		if err != nil {
 			return err
@@ -67,8 +45,8 @@ type RouterLookupCmd struct {
 
 // Run prints where the guild's events go.
 func (c *RouterLookupCmd) Run(ctx context.Context, g *Globals, o *IO) error {
-	return g.withClient(func(cl *Client) error {
-		resp, err := call[services.LookupResponse](ctx, cl, sandbox.ServiceRouter, "lookup", services.LookupRequest{Guild: c.Guild})
+	return g.withClient(func(cl *client.Client) error {
+		resp, err := client.Call[services.LookupResponse](ctx, cl, sandbox.ServiceRouter, "lookup", services.LookupRequest{Guild: c.Guild})
 		if err != nil {
 			return err
 		}

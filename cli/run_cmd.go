@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/arrakis/gaib/client"
 	"github.com/arrakis/gaib/sandbox"
 )
 
@@ -35,7 +36,7 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	}
 	defer os.RemoveAll(tmp)
 	var env []string
-	err = g.withClient(func(cl *Client) error {
+	err = g.withClient(func(cl *client.Client) error {
 		resp, err := cl.Connect(ctx, c.Name)
 		if err != nil {
 			return err

@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/arrakis/gaib/client"
 	"github.com/arrakis/gaib/sandbox"
 )
 
 // withClient dials the mesh, runs fn and closes the connection, so every command exits
 // promptly.
-func (g *Globals) withClient(fn func(*Client) error) error {
+func (g *Globals) withClient(fn func(*client.Client) error) error {
 	c, err := g.dial()
 	if err != nil {
 		return err
@@ -31,7 +32,7 @@ type CreateCmd struct {
 
 // Run creates the sandbox.
 func (c *CreateCmd) Run(ctx context.Context, g *Globals, o *IO) error {
-	return g.withClient(func(cl *Client) error {
+	return g.withClient(func(cl *client.Client) error {
 		rec, err := cl.Create(ctx, sandbox.CreateRequest{Name: c.Name, Owner: c.Owner, TTL: c.TTL, Guilds: c.Guilds, DryRun: c.DryRun})
 		if err != nil {
 			return err
@@ -57,7 +58,7 @@ type ListCmd struct {
 
 // Run lists sandboxes.
 func (c *ListCmd) Run(ctx context.Context, g *Globals, o *IO) error {
-	return g.withClient(func(cl *Client) error {
+	return g.withClient(func(cl *client.Client) error {
 		owner := c.Owner
 		if c.Mine {
 			owner = cl.Identity()
@@ -88,7 +89,7 @@ type StatusCmd struct {
 
 // Run shows the sandbox.
 func (c *StatusCmd) Run(ctx context.Context, g *Globals, o *IO) error {
-	return g.withClient(func(cl *Client) error {
+	return g.withClient(func(cl *client.Client) error {
 		st, err := cl.Get(ctx, c.Name)
 		if err != nil {
 			return err
@@ -102,7 +103,7 @@ func (c *StatusCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 
 // watch redraws the sandbox on every change of its record. In JSON mode it prints one
 // document per change, one a line.
-func (c *StatusCmd) watch(ctx context.Context, g *Globals, o *IO, cl *Client, id string) error {
+func (c *StatusCmd) watch(ctx context.Context, g *Globals, o *IO, cl *client.Client, id string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var werr error
@@ -142,7 +143,7 @@ type DestroyCmd struct {
 
 // Run destroys the sandbox after confirmation.
 func (c *DestroyCmd) Run(ctx context.Context, g *Globals, o *IO) error {
-	return g.withClient(func(cl *Client) error {
+	return g.withClient(func(cl *client.Client) error {
 		if !c.Yes {
 			if !o.StdinIsTerminal {
 				return sandbox.Errorf(sandbox.CodeInvalidRequest, "refusing to destroy %q without --yes: stdin is not a terminal", c.Name)
@@ -176,7 +177,7 @@ type ExtendCmd struct {
 
 // Run extends the sandbox.
 func (c *ExtendCmd) Run(ctx context.Context, g *Globals, o *IO) error {
-	return g.withClient(func(cl *Client) error {
+	return g.withClient(func(cl *client.Client) error {
 		rec, err := cl.Extend(ctx, c.Name, c.TTL)
 		if err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/arrakis/gaib/auth"
+	"github.com/arrakis/gaib/client"
 	"github.com/arrakis/gaib/sandbox"
 )
 
@@ -34,8 +35,8 @@ func (c *UserAddCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	if c.Admin {
 		role = sandbox.RoleAdmin
 	}
-	return g.withClient(func(cl *Client) error {
-		resp, err := call[sandbox.UserAddResponse](ctx, cl, sandbox.ServiceUser, sandbox.OpUserAdd,
+	return g.withClient(func(cl *client.Client) error {
+		resp, err := client.Call[sandbox.UserAddResponse](ctx, cl, sandbox.ServiceUser, sandbox.OpUserAdd,
 			sandbox.UserAddRequest{Name: c.Name, Role: role, TTL: c.TTL})
 		if err != nil {
 			return err
@@ -65,8 +66,8 @@ type UserListCmd struct{}
 
 // Run lists identities.
 func (UserListCmd) Run(ctx context.Context, g *Globals, o *IO) error {
-	return g.withClient(func(cl *Client) error {
-		users, err := call[[]sandbox.User](ctx, cl, sandbox.ServiceUser, sandbox.OpUserList, struct{}{})
+	return g.withClient(func(cl *client.Client) error {
+		users, err := client.Call[[]sandbox.User](ctx, cl, sandbox.ServiceUser, sandbox.OpUserList, struct{}{})
 		if err != nil {
 			return err
 		}
@@ -103,8 +104,8 @@ type UserRevokeCmd struct {
 
 // Run revokes the identity.
 func (c *UserRevokeCmd) Run(ctx context.Context, g *Globals, o *IO) error {
-	return g.withClient(func(cl *Client) error {
-		u, err := call[sandbox.User](ctx, cl, sandbox.ServiceUser, sandbox.OpUserRevoke, sandbox.UserRequest{Name: c.Name})
+	return g.withClient(func(cl *client.Client) error {
+		u, err := client.Call[sandbox.User](ctx, cl, sandbox.ServiceUser, sandbox.OpUserRevoke, sandbox.UserRequest{Name: c.Name})
 		if err != nil {
 			return err
 		}
@@ -119,8 +120,8 @@ type UserWhoAmICmd struct{}
 
 // Run prints the caller's identity and role.
 func (UserWhoAmICmd) Run(ctx context.Context, g *Globals, o *IO) error {
-	return g.withClient(func(cl *Client) error {
-		me, err := call[sandbox.WhoAmIResponse](ctx, cl, sandbox.ServiceUser, sandbox.OpWhoAmI, struct{}{})
+	return g.withClient(func(cl *client.Client) error {
+		me, err := client.Call[sandbox.WhoAmIResponse](ctx, cl, sandbox.ServiceUser, sandbox.OpWhoAmI, struct{}{})
 		if err != nil {
 			return err
 		}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/arrakis/gaib/cli"
+	"github.com/arrakis/gaib/client"
 	"github.com/arrakis/gaib/sandbox"
 	"github.com/arrakis/gaib/schema"
 	"github.com/arrakis/gaib/services"
@@ -82,7 +82,7 @@ func BenchmarkCreateDestroyWithPlanes(b *testing.B) {
 func BenchmarkConcurrentCreates(b *testing.B) {
 	for range b.N {
 		pm := startPlaneMesh(b, services.MeshConfig{Sandbox: services.SandboxConfig{MaxPerOwner: 1000}}, nil)
-		c := cli.NewClient(pm.NC, tester, 5*time.Minute)
+		c := client.NewClient(pm.NC, tester, 5*time.Minute)
 		var (
 			wg   sync.WaitGroup
 			mu   sync.Mutex

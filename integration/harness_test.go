@@ -17,6 +17,7 @@ import (
 
 	"github.com/arrakis/gaib/auth/authtest"
 	"github.com/arrakis/gaib/cli"
+	"github.com/arrakis/gaib/client"
 	"github.com/arrakis/gaib/embedded/embeddedtest"
 	gjs "github.com/arrakis/gaib/jetstream"
 	"github.com/arrakis/gaib/sandbox"
@@ -129,7 +130,9 @@ func (m *testMesh) as(t testing.TB, name string, args ...string) result {
 }
 
 // client returns a CLI client on the mesh's own connection acting as identity name.
-func (m *testMesh) client(name string) *cli.Client { return cli.NewClient(m.NC, name, time.Minute) }
+func (m *testMesh) client(name string) *client.Client {
+	return client.NewClient(m.NC, name, time.Minute)
+}
 
 // request sends a raw request to an endpoint as caller, on the mesh's connection (which
 // may use any caller token, as only the mesh's credential can).

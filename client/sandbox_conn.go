@@ -1,4 +1,4 @@
-package cli
+package client
 
 import (
 	"context"
@@ -9,10 +9,10 @@ import (
 	"github.com/arrakis/gaib/sandbox"
 )
 
-// sandboxConn connects to the mesh with sandbox ref's own NATS credential (what its worker
+// SandboxConn connects to the mesh with sandbox ref's own NATS credential (what its worker
 // holds): `events publish --sandbox` and the event tail act as the sandbox, never as you.
 // The credential stays in memory.
-func (c *Client) sandboxConn(ctx context.Context, ref string) (*nats.Conn, sandbox.Record, error) {
+func (c *Client) SandboxConn(ctx context.Context, ref string) (*nats.Conn, sandbox.Record, error) {
 	resp, err := c.Connect(ctx, ref)
 	if err != nil {
 		return nil, sandbox.Record{}, err
@@ -33,10 +33,10 @@ func (c *Client) sandboxConn(ctx context.Context, ref string) (*nats.Conn, sandb
 		nats.CustomInboxPrefix(sandbox.SandboxInbox(resp.Record.ID)), nats.MaxReconnects(-1),
 		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
 	if err != nil {
-		if aerr := authError(c.url, err); aerr != nil {
+		if aerr := AuthError(c.url, err); aerr != nil {
 			return nil, resp.Record, aerr
 		}
-		return nil, resp.Record, unreachable(c.url, err)
+		return nil, resp.Record, Unreachable(c.url, err)
 	}
 	return nc, resp.Record, nil
 }

@@ -1,4 +1,6 @@
-package cli
+// Package client is the NATS client of the gaib mesh: what the CLI and the REST API use to
+// call the micro services as an identity. It never touches Postgres or Redis.
+package client
 
 import (
 	"context"
@@ -46,10 +48,10 @@ func Dial(url string, timeout time.Duration, opts ...nats.Option) (*Client, erro
 	}, opts...)
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		if aerr := authError(url, err); aerr != nil {
+		if aerr := AuthError(url, err); aerr != nil {
 			return nil, aerr
 		}
-		return nil, unreachable(url, err)
+		return nil, Unreachable(url, err)
 	}
 	return &Client{nc: nc, url: url, timeout: timeout}, nil
 }
@@ -63,7 +65,9 @@ func NewClient(nc *nats.Conn, identity string, timeout time.Duration) *Client {
 // Identity is who the client acts as.
 func (c *Client) Identity() string { return c.identity }
 
-func unreachable(url string, err error) error {
+// Unreachable is the error of a mesh that cannot be reached: code unavailable, with how to
+// start one.
+func Unreachable(url string, err error) error {
 	return sandbox.Errorf(sandbox.CodeUnavailable,
 		"cannot reach the gaib mesh at %s (%v): start it with `gaib serve`, or point --server/NATS_URL at it", url, err)
 }
@@ -81,9 +85,9 @@ func (c *Client) Close() {
 	}
 }
 
-// call sends req to an endpoint of service as the client's identity and decodes the
+// Call sends req to an endpoint of service as the client's identity and decodes the
 // answer into Resp, or the micro error into a *sandbox.Error with its stable code.
-func call[Resp any](ctx context.Context, c *Client, service, op string, req any) (Resp, error) {
+func Call[Resp any](ctx context.Context, c *Client, service, op string, req any) (Resp, error) {
 	var zero Resp
 	subject := sandbox.Request(service, op, c.identity)
 	body, err := json.Marshal(req)
@@ -100,7 +104,7 @@ func call[Resp any](ctx context.Context, c *Client, service, op string, req any)
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
 		return zero, sandbox.Errorf(sandbox.CodeUnavailable, "no answer on %s within %s", subject, c.timeout)
 	case errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrDisconnected):
-		return zero, unreachable(c.url, err)
+		return zero, Unreachable(c.url, err)
 	case errors.Is(err, nats.ErrPermissionViolation):
 		return zero, sandbox.Errorf(sandbox.CodeForbidden, "your credential (%s) may not send %s", c.identity, subject)
 	case err != nil:
@@ -122,42 +126,42 @@ func call[Resp any](ctx context.Context, c *Client, service, op string, req any)
 
 // Create asks for a new sandbox.
 func (c *Client) Create(ctx context.Context, req sandbox.CreateRequest) (sandbox.Record, error) {
-	return call[sandbox.Record](ctx, c, sandbox.ServiceSandbox, sandbox.OpCreate, req)
+	return Call[sandbox.Record](ctx, c, sandbox.ServiceSandbox, sandbox.OpCreate, req)
 }
 
 // Get returns a sandbox by name or id, with its live health.
 func (c *Client) Get(ctx context.Context, ref string) (sandbox.StatusResponse, error) {
-	return call[sandbox.StatusResponse](ctx, c, sandbox.ServiceSandbox, sandbox.OpGet, sandbox.RefRequest{Sandbox: ref})
+	return Call[sandbox.StatusResponse](ctx, c, sandbox.ServiceSandbox, sandbox.OpGet, sandbox.RefRequest{Sandbox: ref})
 }
 
 // List returns sandboxes matching req.
 func (c *Client) List(ctx context.Context, req sandbox.ListRequest) ([]sandbox.Record, error) {
-	return call[[]sandbox.Record](ctx, c, sandbox.ServiceSandbox, sandbox.OpList, req)
+	return Call[[]sandbox.Record](ctx, c, sandbox.ServiceSandbox, sandbox.OpList, req)
 }
 
 // Destroy destroys a sandbox by name or id.
 func (c *Client) Destroy(ctx context.Context, ref string) (sandbox.Record, error) {
-	return call[sandbox.Record](ctx, c, sandbox.ServiceSandbox, sandbox.OpDestroy, sandbox.RefRequest{Sandbox: ref})
+	return Call[sandbox.Record](ctx, c, sandbox.ServiceSandbox, sandbox.OpDestroy, sandbox.RefRequest{Sandbox: ref})
 }
 
 // Extend adds ttl to a sandbox's expiry.
 func (c *Client) Extend(ctx context.Context, ref, ttl string) (sandbox.Record, error) {
-	return call[sandbox.Record](ctx, c, sandbox.ServiceSandbox, sandbox.OpExtend, sandbox.ExtendRequest{Sandbox: ref, TTL: ttl})
+	return Call[sandbox.Record](ctx, c, sandbox.ServiceSandbox, sandbox.OpExtend, sandbox.ExtendRequest{Sandbox: ref, TTL: ttl})
 }
 
 // Connect returns a running sandbox's connection settings and NATS credential.
 func (c *Client) Connect(ctx context.Context, ref string) (sandbox.ConnectResponse, error) {
-	return call[sandbox.ConnectResponse](ctx, c, sandbox.ServiceSandbox, sandbox.OpConnect, sandbox.RefRequest{Sandbox: ref})
+	return Call[sandbox.ConnectResponse](ctx, c, sandbox.ServiceSandbox, sandbox.OpConnect, sandbox.RefRequest{Sandbox: ref})
 }
 
 // RegisterGuild routes a guild to a sandbox.
 func (c *Client) RegisterGuild(ctx context.Context, ref, guild string) (sandbox.GuildResponse, error) {
-	return call[sandbox.GuildResponse](ctx, c, sandbox.ServiceSandbox, sandbox.OpRegister, sandbox.GuildRequest{Sandbox: ref, Guild: guild})
+	return Call[sandbox.GuildResponse](ctx, c, sandbox.ServiceSandbox, sandbox.OpRegister, sandbox.GuildRequest{Sandbox: ref, Guild: guild})
 }
 
 // UnregisterGuild sends a guild back to production.
 func (c *Client) UnregisterGuild(ctx context.Context, ref, guild string) (sandbox.GuildResponse, error) {
-	return call[sandbox.GuildResponse](ctx, c, sandbox.ServiceSandbox, sandbox.OpUnregister, sandbox.GuildRequest{Sandbox: ref, Guild: guild})
+	return Call[sandbox.GuildResponse](ctx, c, sandbox.ServiceSandbox, sandbox.OpUnregister, sandbox.GuildRequest{Sandbox: ref, Guild: guild})
 }
 
 // Watch sends the record of sandbox ref on every change, starting with the current one,
@@ -172,7 +176,7 @@ func (c *Client) Watch(ctx context.Context, ref string, retrying func(error), er
 		var rev uint64
 		var down time.Time
 		for ctx.Err() == nil {
-			rec, err := call[sandbox.Record](ctx, c, sandbox.ServiceSandbox, sandbox.OpWatch, sandbox.WatchRequest{Sandbox: ref, Revision: rev})
+			rec, err := Call[sandbox.Record](ctx, c, sandbox.ServiceSandbox, sandbox.OpWatch, sandbox.WatchRequest{Sandbox: ref, Revision: rev})
 			if err != nil {
 				if ctx.Err() != nil {
 					return
@@ -188,7 +192,7 @@ func (c *Client) Watch(ctx context.Context, ref string, retrying func(error), er
 					*errp = err
 					return
 				}
-				sleepCtx(ctx, time.Second)
+				SleepCtx(ctx, time.Second)
 				continue
 			}
 			down = time.Time{}
@@ -210,9 +214,23 @@ func (c *Client) Watch(ctx context.Context, ref string, retrying func(error), er
 	return ch
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) {
+// SleepCtx sleeps for d or until ctx ends.
+func SleepCtx(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-time.After(d):
 	}
 }
+
+// AuthError turns the server's refusal of a credential into an unauthenticated error that
+// says what to do, or returns nil for other errors.
+func AuthError(url string, err error) error {
+	if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) || errors.Is(err, nats.ErrAuthRevoked) {
+		return sandbox.Errorf(sandbox.CodeUnauthenticated,
+			"the mesh at %s refused the credential (%v): it may be revoked, expired or for another mesh; ask an admin for a new one", url, err)
+	}
+	return nil
+}
+
+// SetIdentity sets who the client acts as (the name in its credential).
+func (c *Client) SetIdentity(name string) { c.identity = name }
