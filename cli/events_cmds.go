@@ -175,92 +175,45 @@ type TailCmd struct {
 	Count int    `help:"Exit after this many events (default: follow until Ctrl-C)."`
 }
 
-// tailedEvent is one line of `sandbox events --json`.
-type tailedEvent struct {
-	Subject  string          `json:"subject"`
-	Sequence uint64          `json:"sequence"`
-	Time     time.Time       `json:"time"`
-	Data     json.RawMessage `json:"data"`
-}
+// errEnoughEvents stops a tail after --count events.
+var errEnoughEvents = errors.New("enough events")
 
-// Run tails the sandbox's own stream with its own credential: it reads the stream by
-// sequence (direct get), so nothing is missed or shown twice, and wakes up on each new
-// event through a subscription to its namespace. It stops when the sandbox is destroyed.
+// Run tails the sandbox's own stream with its own credential (see client.Tail). It stops
+// when the sandbox is destroyed.
 func (c *TailCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	return g.withClient(func(cl *client.Client) error {
-		nc, rec, err := cl.SandboxConn(ctx, c.Name)
-		if err != nil {
-			return err
-		}
-		defer nc.Close()
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return err
-		}
-		st, err := js.Stream(ctx, sandbox.SandboxStream(rec.ID))
-		if err != nil {
-			return fmt.Errorf("sandbox stream: %w", err)
-		}
-		seq := st.CachedInfo().State.LastSeq + 1
-		if c.All {
-			seq = 1
-		}
-		wake := make(chan struct{}, 1)
-		for _, subj := range sandbox.SandboxStreamSubjects(rec.ID) {
-			sub, err := nc.Subscribe(subj, func(*nats.Msg) {
-				select {
-				case wake <- struct{}{}:
-				default:
-				}
-			})
-			if err != nil {
-				return err
+		var name, prefix string
+		started := func(rec sandbox.Record) {
+			name, prefix = rec.Name, sandbox.SandboxPrefix+"."+rec.ID+"."
+			if !g.JSON && !g.Quiet {
+				fmt.Fprintf(o.Stderr, "Tailing events of sandbox %s (%s>); Ctrl-C to stop.\n", rec.Name, prefix)
 			}
-			defer sub.Unsubscribe()
 		}
-		if !g.JSON && !g.Quiet {
-			fmt.Fprintf(o.Stderr, "Tailing events of sandbox %s (%s>); Ctrl-C to stop.\n", rec.Name, sandbox.SandboxPrefix+"."+rec.ID+".")
-		}
-		prefix := sandbox.SandboxPrefix + "." + rec.ID + "."
-		for n := 0; c.Count == 0 || n < c.Count; {
-			msg, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(sandbox.SandboxWildcard(rec.ID)))
-			switch {
-			case ctx.Err() != nil:
-				return nil
-			case errors.Is(err, jetstream.ErrMsgNotFound):
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-wake:
-				case <-time.After(time.Second):
-				}
-				continue
-			case errors.Is(err, jetstream.ErrStreamNotFound), nc.IsClosed():
-				if !g.JSON && !g.Quiet {
-					fmt.Fprintf(o.Stderr, "Sandbox %s was destroyed; its events are gone.\n", rec.Name)
-				}
-				return nil
-			case err != nil:
-				client.SleepCtx(ctx, time.Second) // the mesh may be restarting: the connection reconnects
-				continue
-			}
-			seq = msg.Sequence + 1
-			n++
-			ev := tailedEvent{Subject: msg.Subject, Sequence: msg.Sequence, Time: msg.Time, Data: msg.Data}
-			if !json.Valid(ev.Data) {
-				b, _ := json.Marshal(string(ev.Data))
-				ev.Data = b
-			}
+		n := 0
+		err := cl.Tail(ctx, c.Name, client.TailOptions{FromStart: c.All}, started, func(ev client.Event) error {
 			if g.JSON {
 				if err := writeJSONLine(o.Stdout, ev); err != nil {
 					return err
 				}
-				continue
+			} else {
+				writeLine(o.Stdout, "%s  %s  %s", ev.Time.Local().Format("15:04:05.000"),
+					strings.TrimPrefix(ev.Subject, prefix), compact(ev.Data, 200))
 			}
-			writeLine(o.Stdout, "%s  %s  %s", ev.Time.Local().Format("15:04:05.000"),
-				strings.TrimPrefix(ev.Subject, prefix), compact(ev.Data, 200))
+			if n++; c.Count > 0 && n >= c.Count {
+				return errEnoughEvents
+			}
+			return nil
+		})
+		switch {
+		case errors.Is(err, errEnoughEvents):
+			return nil
+		case errors.Is(err, client.ErrSandboxGone):
+			if !g.JSON && !g.Quiet {
+				fmt.Fprintf(o.Stderr, "Sandbox %s was destroyed; its events are gone.\n", name)
+			}
+			return nil
 		}
-		return nil
+		return err
 	})
 }
 

@@ -37,6 +37,31 @@ func (s *Sandboxes) Resolve(ctx context.Context, ref string) (sandbox.Record, er
 	return rec, err
 }
 
+// ResolveAny is Resolve that also finds a destroyed sandbox by the name it had (names are
+// free again once destroyed): the latest destroyed record of that name still kept. Destroy
+// uses it so that destroying a destroyed sandbox answers the same by name and by id; the
+// audit trail so that it can be read after destroy.
+func (s *Sandboxes) ResolveAny(ctx context.Context, ref string) (sandbox.Record, error) {
+	rec, err := s.Resolve(ctx, ref)
+	if !errors.Is(err, sandbox.ErrNotFound) || sandbox.ValidID(ref) {
+		return rec, err
+	}
+	all, _, lerr := s.store.Records(ctx)
+	if lerr != nil {
+		return rec, lerr
+	}
+	var found *sandbox.Record
+	for i, r := range all {
+		if r.Name == ref && r.Status == sandbox.StatusDestroyed && (found == nil || r.CreatedAt.After(found.CreatedAt)) {
+			found = &all[i]
+		}
+	}
+	if found == nil {
+		return rec, err
+	}
+	return *found, nil
+}
+
 // Status returns the record of ref with a live health check of every plane when it runs.
 // Anyone may read any sandbox's status (no secrets in it).
 func (s *Sandboxes) Status(ctx context.Context, _ Caller, req sandbox.RefRequest) (sandbox.StatusResponse, error) {
