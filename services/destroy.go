@@ -15,7 +15,7 @@ import (
 // as destroyed. It is idempotent and resumable: a destroy that failed half-way (the record
 // says destroying, with the error) finishes when called again.
 func (s *Sandboxes) Destroy(ctx context.Context, c Caller, req sandbox.RefRequest) (sandbox.Record, error) {
-	rec, err := s.Resolve(ctx, req.Sandbox)
+	rec, err := s.ResolveAny(ctx, req.Sandbox)
 	if err != nil {
 		return rec, err
 	}
