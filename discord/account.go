@@ -39,10 +39,18 @@ type account struct {
 	outcomes    map[string]uint64
 	statuses    map[int]uint64 // upstream answers by status class (2 for 2xx …)
 	invalid     uint64
-	ix          uint64
-	guard       map[string]uint64
-	last        time.Time
+	// ixBudget bounds the interactions recorded for the sandbox: its worker can publish
+	// on its own commands subjects, so what the proxy observes there may be forged.
+	ixBudget  *tokenBucket
+	ix        uint64
+	ixDropped uint64
+	guard     map[string]uint64
+	last      time.Time
 }
+
+// interactionRate is how many interactions per second (and burst) the proxy records for
+// one sandbox; a test guild's users do not click faster.
+const interactionRate = 10
 
 func newAccount(label string, sandbox bool, cfg Config, now time.Time) *account {
 	a := &account{label: label, sandbox: sandbox, outcomes: map[string]uint64{}, statuses: map[int]uint64{}, guard: map[string]uint64{}}
@@ -50,6 +58,7 @@ func newAccount(label string, sandbox bool, cfg Config, now time.Time) *account 
 		a.rps, a.share = cfg.SandboxRPS, newTokenBucket(cfg.SandboxRPS, now)
 		a.breaker = breaker{limit: cfg.InvalidLimit, window: cfg.InvalidWindow}
 		a.maxInFlight = cfg.MaxInFlight
+		a.ixBudget = newTokenBucket(interactionRate, now)
 	}
 	return a
 }
@@ -107,8 +116,21 @@ func (a *account) answered(now time.Time, status int, scope string) {
 	}
 }
 
+// allowInteraction spends one of the sandbox's interaction recordings, or counts the
+// interaction as dropped.
+func (a *account) allowInteraction(now time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ixBudget == nil || a.ixBudget.wait(now) > 0 {
+		a.ixDropped++
+		return false
+	}
+	a.ixBudget.take()
+	return true
+}
+
 // interaction counts an interaction routed to the sandbox; guarded counts a guard
-// outcome (sent, failed, late).
+// outcome.
 func (a *account) interaction() { a.mu.Lock(); a.ix++; a.mu.Unlock() }
 
 func (a *account) guarded(result string) { a.mu.Lock(); a.guard[result]++; a.mu.Unlock() }
@@ -132,9 +154,12 @@ type Usage struct {
 	// BreakerOpenUntil is set while the breaker refuses the sandbox's requests.
 	BreakerOpenUntil *time.Time `json:"breaker_open_until,omitempty"`
 	InFlight         int        `json:"in_flight"`
-	// Interactions routed to the sandbox that this instance observed.
-	Interactions uint64 `json:"interactions"`
-	// Guard outcomes: sent (the guard answered), failed, late (too late to answer).
+	// Interactions routed to the sandbox that this instance recorded, and those it dropped
+	// beyond 10 per second.
+	Interactions        uint64 `json:"interactions"`
+	InteractionsDropped uint64 `json:"interactions_dropped"`
+	// Guard outcomes: sent (the guard answered), failed, late (too late to answer),
+	// refused (the sandbox's budget or breaker held the answer back).
 	Guard       map[string]uint64 `json:"guard"`
 	LastRequest *time.Time        `json:"last_request,omitempty"`
 }
@@ -145,7 +170,7 @@ func (a *account) usage(now time.Time) Usage {
 	u := Usage{
 		Sandbox: a.label, RPS: a.rps, Requests: map[string]uint64{}, Upstream: map[string]uint64{},
 		Invalid: a.invalid, InvalidInWindow: a.breaker.inWindow(now), InvalidLimit: a.breaker.limit,
-		InFlight: a.inflight, Interactions: a.ix, Guard: map[string]uint64{},
+		InFlight: a.inflight, Interactions: a.ix, InteractionsDropped: a.ixDropped, Guard: map[string]uint64{},
 	}
 	for k, v := range a.outcomes {
 		u.Requests[k] = v

@@ -64,7 +64,8 @@ type Config struct {
 	// worker's callback before answering it itself. Default 2.5s (Discord allows 3s).
 	Deadline time.Duration
 	// MaxWait is the longest a request waits for the shared token's limits before it is
-	// refused with a local 429. Default 5s.
+	// refused with a local 429 carrying retry_after. Default 5s; negative: never wait.
+	// (A sandbox's own budget never waits: its requests are refused at once.)
 	MaxWait time.Duration
 	// MaxBody bounds a request body: Discord's attachment limit for bots. Default 25 MiB.
 	MaxBody int64
@@ -82,6 +83,10 @@ type Config struct {
 	// ChannelMaxAge is how long the channel bucket keeps an entry (re-learned on demand).
 	// Default 7 days.
 	ChannelMaxAge time.Duration
+	// NoInteractionSubscription: Run does not subscribe to sandbox.*.commands.>; the
+	// router calls ObserveInteraction for each interaction it routes to a sandbox instead.
+	// Default false (subscribe).
+	NoInteractionSubscription bool
 	// Replicas of the proxy's KV buckets. Default 1.
 	Replicas int
 	// Clock is the time source. Default the system clock.

@@ -15,25 +15,42 @@ const (
 	guardSent   = "sent"   // the guard answered the interaction
 	guardFailed = "failed" // it tried and Discord (or the bucket) refused
 	guardLate   = "late"   // the deadline passed beyond Discord's 3 s: nothing left to answer
+	// guardRefused: the sandbox's budget or breaker held the answer back. The guard's
+	// answers are charged to the sandbox because what it answers may be forged: a worker
+	// can publish on its own commands subjects.
+	guardRefused = "refused"
 )
 
-var guardResults = []string{guardSent, guardFailed, guardLate}
+var guardResults = []string{guardSent, guardFailed, guardLate, guardRefused}
 
 // guardTimeout bounds the guard's own work (state change and callback) per interaction.
 const guardTimeout = 5 * time.Second
 
-// observeInteraction records an interaction routed to a sandbox (subject
-// sandbox.<id>.commands.…) and arms the deadline guard for it.
-func (p *Proxy) observeInteraction(ctx context.Context, subject string, payload []byte) {
+// ObserveInteraction records an interaction routed to a sandbox (subject
+// sandbox.<id>.commands.…, payload as the router published it) and arms the deadline
+// guard for it. Run calls it for every message on sandbox.*.commands.> unless
+// Config.NoInteractionSubscription; a router may call it itself instead (in process, so
+// that nothing a worker publishes on its own subjects reaches it).
+func (p *Proxy) ObserveInteraction(subject string, payload []byte) {
+	p.timersMu.Lock()
+	ctx := p.runCtx
+	p.timersMu.Unlock()
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	id, ok := sandbox.SandboxOfSubject(subject)
 	if !ok {
 		return
 	}
 	ix, ok := parseInteraction(id, payload)
-	if !ok {
+	if !ok || (p.cfg.ApplicationID != "" && ix.ApplicationID != p.cfg.ApplicationID) {
 		return
 	}
 	now := p.cfg.Clock.Now()
+	acct := p.account(id)
+	if !acct.allowInteraction(now) {
+		return
+	}
 	// Discord's 3 s start when it created the interaction, which its id says; a clock
 	// ahead of ours is clamped.
 	ix.Created = now
@@ -47,7 +64,7 @@ func (p *Proxy) observeInteraction(ctx context.Context, subject string, payload 
 		return
 	}
 	if created {
-		p.account(id).interaction()
+		acct.interaction()
 	}
 	if ix.guarded() {
 		p.arm(ix)
@@ -106,7 +123,13 @@ func (p *Proxy) fire(key string, ix interaction) {
 	if info, err := p.deps.Sandboxes.Sandbox(ctx, ix.Sandbox); err == nil && info.Name != "" {
 		name = info.Name
 	}
-	status, err := p.answer(ctx, ix, guardMessage(name))
+	release, ref := acct.admit(p.cfg.Clock.Now())
+	if ref != nil {
+		acct.guarded(guardRefused)
+		return
+	}
+	defer release()
+	status, err := p.answer(ctx, acct, ix, guardMessage(name))
 	if err != nil || status/100 != 2 {
 		p.log.Warn("discord proxy: guard answer failed", "sandbox", ix.Sandbox, "interaction", ix.ID, "status", status, "err", err)
 		acct.guarded(guardFailed)
@@ -127,12 +150,12 @@ func guardMessage(name string) []byte {
 	return b
 }
 
-// answer posts a callback for ix, without the bot token.
-func (p *Proxy) answer(ctx context.Context, ix interaction, body []byte) (int, error) {
+// answer posts a callback for ix, without the bot token, on acct's budget.
+func (p *Proxy) answer(ctx context.Context, acct *account, ix interaction, body []byte) (int, error) {
 	t := target{segs: []string{"interactions", ix.ID, ix.Token, "callback"}}
 	rt := classify(http.MethodPost, t.segs)
 	h := http.Header{"Content-Type": {"application/json"}}
-	resp, ref := p.send(ctx, nil, rt, http.MethodPost, t, h, bytesBody(body))
+	resp, ref := p.send(ctx, acct, rt, http.MethodPost, t, h, bytesBody(body))
 	if ref != nil {
 		return ref.status, ref
 	}

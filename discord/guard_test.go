@@ -111,7 +111,7 @@ func TestGuardAndWorkerRace(t *testing.T) {
 	e := newEnv(t, func(c *discord.Config) { generous(c); c.Deadline = time.Second })
 	second, _ := e.start(e.ctx)
 	secondSrv := newServer(t, second)
-	const n = 20
+	const n = 10 // the interactions a sandbox may have recorded at once
 	ixs := make([]interaction, n)
 	for i := range ixs {
 		ixs[i] = e.route(alphaID, i%2 == 0, 2)
@@ -165,4 +165,64 @@ func newServer(t *testing.T, h http.Handler) string {
 	srv := newHTTPServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// A worker can publish on its own commands subjects, so it can forge interactions. They
+// cost it, not the shared token: at most 10 a second are recorded, and the guard's answers
+// to them are charged to its budget and breaker, so a flood of bogus callbacks cannot get
+// the proxy's IP banned.
+func TestForgedInteractionsCannotBurnTheSharedToken(t *testing.T) {
+	e := newEnv(t, func(c *discord.Config) { generous(c); c.InvalidLimit = 5 })
+	e.fake.setRespond(func(r *http.Request, _ []byte) (int, http.Header, string, bool) {
+		if strings.HasPrefix(r.URL.Path, "/v10/interactions/") {
+			return 401, nil, `{"message":"Invalid Webhook Token","code":50027}`, true
+		}
+		return 0, nil, "", false
+	})
+	forge := func(n int) {
+		for i := range n {
+			seq := int(ixSeq.Add(1))
+			b, _ := json.Marshal(map[string]any{"op": 0, "t": "INTERACTION_CREATE", "d": map[string]any{
+				"id": snowflakeAt(e.clock.Now(), seq), "application_id": appID, "type": 2,
+				"token": fmt.Sprintf("Zm9yZ2VkLXRva2VuLWZvcmdlZA%06d", seq), "guild_id": g1}})
+			if err := e.nc.Publish("sandbox."+alphaID+".commands.forged"+fmt.Sprint(i%3), b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := e.nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	forge(100)
+	eventually(t, "the flood observed", func() bool {
+		u := e.proxy.Usage(alphaID)
+		return u.Interactions+u.InteractionsDropped == 100
+	})
+	if u := e.proxy.Usage(alphaID); u.Interactions != 10 {
+		t.Fatalf("recorded %d forged interactions at once, want 10", u.Interactions)
+	}
+	e.clock.Advance(2500 * time.Millisecond)
+	e.clock.Settle()
+	firstWave := e.fake.count()
+	if firstWave == 0 || firstWave > 10 {
+		t.Fatalf("first wave: Discord saw %d callbacks", firstWave)
+	}
+	// The breaker is open now: the next wave costs Discord nothing.
+	e.clock.Advance(time.Second)
+	forge(10)
+	eventually(t, "the second wave observed", func() bool {
+		u := e.proxy.Usage(alphaID)
+		return u.Interactions+u.InteractionsDropped == 110
+	})
+	e.clock.Advance(2500 * time.Millisecond)
+	e.clock.Settle()
+	if n := e.fake.count(); n != firstWave {
+		t.Fatalf("second wave reached Discord: %d callbacks", n-firstWave)
+	}
+	if u := e.proxy.Usage(alphaID); u.Guard["refused"] == 0 || u.Guard["sent"] != 0 || u.Invalid != uint64(firstWave) {
+		t.Fatalf("usage %+v", u)
+	}
+	if r := e.do("GET", "/api/v10/guilds/"+g2+"/roles", realToken, ""); r.Status != 200 {
+		t.Fatalf("production after the flood: %d", r.Status)
+	}
 }

@@ -109,16 +109,18 @@ func (p *Proxy) Run(ctx context.Context, ready chan<- struct{}) error {
 	p.timersMu.Lock()
 	p.runCtx = ctx
 	p.timersMu.Unlock()
-	nc := p.deps.JetStream.Conn()
-	sub, err := nc.Subscribe(sandbox.SandboxCommandsFilter(), func(m *nats.Msg) {
-		p.observeInteraction(ctx, m.Subject, m.Data)
-	})
-	if err != nil {
-		return fmt.Errorf("subscribe %s: %w", sandbox.SandboxCommandsFilter(), err)
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	if err := nc.Flush(); err != nil {
-		return fmt.Errorf("subscribe %s: %w", sandbox.SandboxCommandsFilter(), err)
+	if !p.cfg.NoInteractionSubscription {
+		nc := p.deps.JetStream.Conn()
+		sub, err := nc.Subscribe(sandbox.SandboxCommandsFilter(), func(m *nats.Msg) {
+			p.ObserveInteraction(m.Subject, m.Data)
+		})
+		if err != nil {
+			return fmt.Errorf("subscribe %s: %w", sandbox.SandboxCommandsFilter(), err)
+		}
+		defer func() { _ = sub.Unsubscribe() }()
+		if err := nc.Flush(); err != nil {
+			return fmt.Errorf("subscribe %s: %w", sandbox.SandboxCommandsFilter(), err)
+		}
 	}
 	if ready != nil {
 		close(ready)
@@ -139,9 +141,16 @@ func (p *Proxy) Env(id string) []sandbox.EnvVar {
 	return sandbox.DiscordEnv(p.cfg.PublicURL, p.cfg.Secret, id)
 }
 
-// Usage returns what this proxy instance counted for sandbox id since it started.
+// Usage returns what this proxy instance counted for sandbox id since it started (all
+// zero, with the configured budget, for a sandbox it has not seen).
 func (p *Proxy) Usage(id string) Usage {
-	return p.account(id).usage(p.cfg.Clock.Now())
+	p.accountsMu.Lock()
+	a, ok := p.accounts[id]
+	p.accountsMu.Unlock()
+	if !ok {
+		a = newAccount(id, true, p.cfg, p.cfg.Clock.Now())
+	}
+	return a.usage(p.cfg.Clock.Now())
 }
 
 // Forget drops the counters and budget of a destroyed sandbox (its metric series go too).
