@@ -96,47 +96,28 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	def := func(v *float64, d float64) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	defDur := func(v *time.Duration, d time.Duration) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	defInt := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
 	if c.UpstreamURL == "" {
 		c.UpstreamURL = DefaultUpstreamURL
 	}
-	def(&c.SandboxRPS, DefaultSandboxRPS)
-	def(&c.SandboxesRPS, DefaultSandboxesRPS)
-	def(&c.GlobalRPS, DefaultGlobalRPS)
-	defInt(&c.InvalidLimit, DefaultInvalidLimit)
-	defDur(&c.InvalidWindow, DefaultInvalidWindow)
-	defDur(&c.Deadline, DefaultDeadline)
+	orDefault(&c.SandboxRPS, DefaultSandboxRPS)
+	orDefault(&c.SandboxesRPS, DefaultSandboxesRPS)
+	orDefault(&c.GlobalRPS, DefaultGlobalRPS)
+	orDefault(&c.InvalidLimit, DefaultInvalidLimit)
+	orDefault(&c.InvalidWindow, DefaultInvalidWindow)
+	orDefault(&c.Deadline, DefaultDeadline)
 	if c.MaxWait < 0 {
 		c.MaxWait = 0
-	} else if c.MaxWait == 0 {
-		c.MaxWait = DefaultMaxWait
+	} else {
+		orDefault(&c.MaxWait, DefaultMaxWait)
 	}
-	if c.MaxBody <= 0 {
-		c.MaxBody = DefaultMaxBody
-	}
-	if c.MaxResponse <= 0 {
-		c.MaxResponse = DefaultMaxResponse
-	}
-	defDur(&c.UpstreamTimeout, DefaultUpstreamTimeout)
-	defInt(&c.MaxInFlight, DefaultMaxInFlight)
-	defInt(&c.ChannelCache, DefaultChannelCache)
-	defDur(&c.NegativeTTL, DefaultNegativeTTL)
-	defDur(&c.ChannelMaxAge, DefaultChannelMaxAge)
-	defInt(&c.Replicas, 1)
+	orDefault(&c.MaxBody, DefaultMaxBody)
+	orDefault(&c.MaxResponse, DefaultMaxResponse)
+	orDefault(&c.UpstreamTimeout, DefaultUpstreamTimeout)
+	orDefault(&c.MaxInFlight, DefaultMaxInFlight)
+	orDefault(&c.ChannelCache, DefaultChannelCache)
+	orDefault(&c.NegativeTTL, DefaultNegativeTTL)
+	orDefault(&c.ChannelMaxAge, DefaultChannelMaxAge)
+	orDefault(&c.Replicas, 1)
 	if c.Clock == nil {
 		c.Clock = systemClock{}
 	}
@@ -152,6 +133,13 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	return c
+}
+
+// orDefault sets *v to d when it is not positive.
+func orDefault[T int | int64 | float64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
 }
 
 // SandboxInfo is what the proxy needs to know of a sandbox.

@@ -38,17 +38,9 @@ func (p *Proxy) Observe(subject string, payload []byte) {
 		return
 	}
 	p.channels.stats.observed.Add(1)
-	var ev struct {
-		D       json.RawMessage `json:"d"`
-		Data    json.RawMessage `json:"data"`
-		GuildID string          `json:"guild_id"`
-	}
-	if json.Unmarshal(payload, &ev) != nil {
+	obj, envGuild, ok := eventObject(payload)
+	if !ok {
 		return
-	}
-	obj := ev.D
-	if len(obj) == 0 {
-		obj = ev.Data
 	}
 	var d struct {
 		ID       string       `json:"id"`
@@ -64,7 +56,7 @@ func (p *Proxy) Observe(subject string, payload []byte) {
 		guild = d.ID
 	}
 	if guild == "" {
-		guild = ev.GuildID
+		guild = envGuild
 	}
 	if !snowflake(guild) {
 		return
@@ -89,6 +81,23 @@ func (p *Proxy) Observe(subject string, payload []byte) {
 			p.channels.forget(d.ID, guild)
 		}
 	}
+}
+
+// eventObject returns the Discord object of a gateway event — "d" of a raw dispatch,
+// "data" of an Arrakis envelope — and the envelope's guild_id.
+func eventObject(payload []byte) (obj json.RawMessage, guild string, ok bool) {
+	var ev struct {
+		D       json.RawMessage `json:"d"`
+		Data    json.RawMessage `json:"data"`
+		GuildID string          `json:"guild_id"`
+	}
+	if json.Unmarshal(payload, &ev) != nil {
+		return nil, "", false
+	}
+	if len(ev.D) > 0 {
+		return ev.D, ev.GuildID, true
+	}
+	return ev.Data, ev.GuildID, true
 }
 
 type channelRef struct {

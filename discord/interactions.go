@@ -68,16 +68,9 @@ func snowflakeTime(id string) (time.Time, bool) {
 // parseInteraction reads an interaction routed to sandbox id: a raw INTERACTION_CREATE
 // dispatch ({"t","d":{…}}) or an Arrakis envelope ({"event_type","data":{…}}).
 func parseInteraction(sandboxID string, payload []byte) (interaction, bool) {
-	var ev struct {
-		D    json.RawMessage `json:"d"`
-		Data json.RawMessage `json:"data"`
-	}
-	if json.Unmarshal(payload, &ev) != nil {
+	obj, _, ok := eventObject(payload)
+	if !ok {
 		return interaction{}, false
-	}
-	obj := ev.D
-	if len(obj) == 0 {
-		obj = ev.Data
 	}
 	var d struct {
 		ID            string `json:"id"`

@@ -228,6 +228,7 @@ func (p *Proxy) sandboxCaller(ctx context.Context, id string) (caller, *refusal)
 		p.log.Warn("discord proxy: sandbox lookup failed", "sandbox", id, "err", err)
 		return anon, refuse(http.StatusServiceUnavailable, discordGeneral, sandbox.CodeUnavailable, "cannot look up sandbox %s now", id)
 	}
+	info.ID = id
 	c := caller{acct: p.account(id), info: info}
 	if !info.Running {
 		return c, refuse(http.StatusForbidden, discordMissingAccess, sandbox.CodeWrongState, "sandbox %s (%s) is not running", info.Name, id)
