@@ -164,6 +164,10 @@ func (p *Proxy) send(ctx context.Context, acct *account, rt route, method string
 	resp, err := p.client.Do(req)
 	if err != nil {
 		cancel()
+		if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
+			return nil, refuse(http.StatusRequestEntityTooLarge, discordTooLarge, sandbox.CodeTooLarge,
+				"request body larger than %d bytes", p.cfg.MaxBody)
+		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err // the URL may hold an interaction token: keep it out of logs

@@ -1,6 +1,7 @@
 package discord_test
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -265,5 +266,26 @@ func TestBodyLimit(t *testing.T) {
 	}
 	if e.fake.count() != 0 {
 		t.Fatal("oversized body reached Discord")
+	}
+}
+
+// A chunked body (no Content-Length) is cut at the limit too.
+func TestChunkedBodyLimit(t *testing.T) {
+	e := newEnv(t, func(c *discord.Config) { generous(c); c.MaxBody = 1000 })
+	req, _ := http.NewRequest("PATCH", e.srv.URL+"/api/v10/guilds/"+g1, io.MultiReader(strings.NewReader(strings.Repeat("x", 5000))))
+	req.Header.Set("Authorization", "Bot "+e.token(alphaID))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("chunked oversized body: %d", resp.StatusCode)
+	}
+	for _, s := range e.fake.requests() {
+		if len(s.Body) > 1000 {
+			t.Fatalf("Discord received %d bytes", len(s.Body))
+		}
 	}
 }
