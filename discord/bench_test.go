@@ -18,6 +18,9 @@ func BenchmarkProxyLatency(b *testing.B) {
 	e := newEnv(b, func(c *discord.Config) {
 		c.SandboxRPS, c.SandboxesRPS, c.GlobalRPS, c.MaxInFlight = 1e9, 1e9, 2e9, 1<<20
 	})
+	e.fake.mu.Lock()
+	e.fake.forget = true
+	e.fake.mu.Unlock()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	get := func(b *testing.B, url, token string) {
 		for b.Loop() {

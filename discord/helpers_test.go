@@ -44,7 +44,9 @@ type fakeDiscord struct {
 	mu       sync.Mutex
 	got      []seen
 	channels map[string]string // channel → guild for GET /v10/channels/{id}
-	respond  func(r *http.Request, body []byte) (int, http.Header, string, bool)
+	// forget: record nothing (benchmarks, whose live heap would otherwise grow)
+	forget  bool
+	respond func(r *http.Request, body []byte) (int, http.Header, string, bool)
 }
 
 // seen is one request the fake received.
@@ -64,8 +66,10 @@ func newFakeDiscord(t testing.TB) *fakeDiscord {
 func (f *fakeDiscord) serve(w http.ResponseWriter, r *http.Request) {
 	b, _ := io.ReadAll(r.Body)
 	f.mu.Lock()
-	f.got = append(f.got, seen{Method: r.Method, Path: r.URL.EscapedPath(), Query: r.URL.RawQuery,
-		Auth: r.Header.Get("Authorization"), Header: r.Header.Clone(), Body: string(b)})
+	if !f.forget {
+		f.got = append(f.got, seen{Method: r.Method, Path: r.URL.EscapedPath(), Query: r.URL.RawQuery,
+			Auth: r.Header.Get("Authorization"), Header: r.Header.Clone(), Body: string(b)})
+	}
 	respond := f.respond
 	f.mu.Unlock()
 	h := w.Header()
