@@ -28,6 +28,15 @@ type ServeCmd struct {
 	SandboxStream    string   `name:"sandbox-stream-bytes" default:"64MiB" help:"Size limit of each sandbox's own event stream (its oldest events are dropped past it)."`
 	OperatorKey      string   `name:"operator-signing-key" env:"GAIB_OPERATOR_SIGNING_KEY" type:"existingfile" placeholder:"FILE" help:"With --server: an operator signing key seed, to sign the gaib account JWT (role signing keys, revocations)."`
 	SystemCreds      string   `env:"GAIB_SYSTEM_CREDS" type:"existingfile" placeholder:"FILE" help:"With --server: a system account user's credential, to push account JWT updates."`
+	DiscordTokenFile string   `env:"GAIB_DISCORD_TOKEN_FILE" type:"existingfile" placeholder:"FILE" help:"The bot's token: runs the Discord REST proxy that sandboxes act through (off without it)." group:"Discord proxy"`
+	DiscordAPIURL    string   `name:"discord-api-url" env:"GAIB_DISCORD_API_URL" default:"https://discord.com/api" placeholder:"URL" help:"Discord's API root (point tests or staging at a stand-in)." group:"Discord proxy"`
+	DiscordListen    string   `env:"GAIB_DISCORD_LISTEN" default:"127.0.0.1:8090" placeholder:"ADDR" help:"Address of the Discord proxy." group:"Discord proxy"`
+	DiscordPublicURL string   `name:"discord-public-url" env:"GAIB_DISCORD_PUBLIC_URL" placeholder:"URL" help:"Where workers reach the proxy (default http://<--discord-listen>)." group:"Discord proxy"`
+	DiscordAppID     string   `name:"discord-application-id" env:"GAIB_DISCORD_APPLICATION_ID" placeholder:"ID" help:"The bot's application id, checked on command routes and follow-ups." group:"Discord proxy"`
+	SandboxRPS       float64  `name:"sandbox-discord-rps" default:"5" help:"Discord requests per second one sandbox may send." group:"Discord proxy"`
+	SandboxesRPS     float64  `name:"sandboxes-discord-rps" default:"25" help:"Discord requests per second all sandboxes together may send (production keeps the rest of 50)." group:"Discord proxy"`
+	SandboxInvalid   int      `name:"sandbox-discord-invalid" default:"100" help:"401/403/429 answers a sandbox may cause in 10 minutes before its requests are refused locally." group:"Discord proxy"`
+	DiscordDeadline  string   `name:"discord-deadline" default:"2.5s" help:"How long an interaction routed to a sandbox may wait for its answer before gaib answers it (Discord allows 3s)." group:"Discord proxy"`
 	AdminCreds       string   `env:"GAIB_ADMIN_CREDS" placeholder:"FILE" help:"Where to write your admin credential (default ~/.config/gaib/local.creds, where the CLI looks; '-': nowhere)."`
 	DefaultTTL       string   `name:"default-ttl" default:"24h" help:"TTL of a sandbox created without --ttl."`
 	MinTTL           string   `name:"min-ttl" default:"1m" help:"Shortest TTL accepted."`
@@ -92,6 +101,10 @@ func (c *ServeCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	if err != nil {
 		return sandbox.Errorf(sandbox.CodeInvalidRequest, "--sandbox-stream-bytes: %v", err)
 	}
+	deadline, err := time.ParseDuration(c.DiscordDeadline)
+	if err != nil || deadline <= 0 || deadline >= 3*time.Second {
+		return sandbox.Errorf(sandbox.CodeInvalidRequest, "--discord-deadline %q must be a duration under 3s (Discord's limit)", c.DiscordDeadline)
+	}
 	creds := g.Creds
 	if creds == "" && g.Context != "" {
 		if nc, err := g.natsContext(); err == nil {
@@ -107,6 +120,9 @@ func (c *ServeCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 		SchemaMigrations: c.SchemaMigrations, MetricsListen: c.MetricsListen, PostgresBin: c.PostgresBin,
 		RedisServer: c.RedisServer, NoPostgres: c.NoPostgres, NoRedis: c.NoRedis,
 		Secret: os.Getenv("GAIB_SECRET"), Debug: c.Debug,
+		Discord: node.DiscordConfig{TokenFile: c.DiscordTokenFile, APIURL: c.DiscordAPIURL, Listen: c.DiscordListen,
+			PublicURL: c.DiscordPublicURL, ApplicationID: c.DiscordAppID, SandboxRPS: c.SandboxRPS, SandboxesRPS: c.SandboxesRPS,
+			Invalid: c.SandboxInvalid, Deadline: deadline},
 	}, o.Stdout, o.Stderr)
 }
 

@@ -25,6 +25,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(workerEnv) != "" {
+		discordWorker()
+		os.Exit(0)
+	}
 	for _, v := range []string{"NATS_URL", "NATS_CREDS", "GAIB_SECRET"} {
 		os.Unsetenv(v)
 	}

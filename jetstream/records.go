@@ -151,3 +151,43 @@ func watchChanges(ctx context.Context, kv jetstream.KeyValue) (<-chan string, er
 	}()
 	return ch, nil
 }
+
+// FollowRecords calls fn with every record as it is now and then as it changes (deleted:
+// the key was removed), until ctx ends; loaded is closed once the records of now were
+// delivered. Corrupt records are skipped.
+func (s *Store) FollowRecords(ctx context.Context, fn func(r sandbox.Record, deleted bool)) (loaded <-chan struct{}, err error) {
+	w, err := s.sandboxes.WatchAll(ctx)
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer func() { _ = w.Stop() }()
+		initial := true
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil {
+					if initial {
+						initial = false
+						close(done)
+					}
+					continue
+				}
+				if e.Operation() != jetstream.KeyValuePut {
+					fn(sandbox.Record{ID: e.Key()}, true)
+					continue
+				}
+				if r, err := decodeRecord(e); err == nil {
+					fn(r, false)
+				}
+			}
+		}
+	}()
+	return done, nil
+}

@@ -72,6 +72,8 @@ type Config struct {
 	RedisServer string
 	// NoPostgres and NoRedis run without that plane.
 	NoPostgres, NoRedis bool
+	// Discord configures the Discord REST proxy (off without a bot token).
+	Discord DiscordConfig
 	// Secret derives every sandbox credential; empty reads (or creates) <DataDir>/secret.
 	Secret string
 	// Debug turns on debug logs, the embedded server's included.

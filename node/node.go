@@ -88,6 +88,15 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	metrics := services.NewMetrics()
+	discordPlane, discordURL, stopDiscord, err := c.startDiscord(ctx, np, store, secret, metrics.Registry, log)
+	if err != nil {
+		return err
+	}
+	defer stopDiscord()
+	if discordPlane != nil {
+		planes = append(planes, discordPlane)
+		notes = append(notes, "discord proxy on "+discordURL)
+	}
 	metricsURL, stopMetrics, err := serveMetrics(c.MetricsListen, metrics, log)
 	if err != nil {
 		// Metrics are for operators; a busy port must not stop a developer's mesh.
