@@ -101,6 +101,7 @@ func (s *Server) config() huma.Config {
 		"Errors are RFC 9457 problem details whose `code` is gaib's stable error code."
 	c.OpenAPIPath, c.DocsPath, c.SchemasPath = OpenAPIPath, DocsPath, ""
 	c.CreateHooks = nil
+	c.RejectUnknownQueryParameters = true // ?ownr=alice must not list everyone
 	c.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		bearerScheme: {Type: "http", Scheme: "bearer", BearerFormat: "gaib_<id>_<secret>",
 			Description: "A token issued to a gaib identity by an admin: `gaib user token NAME`. It acts exactly as that identity does over NATS."},

@@ -163,6 +163,7 @@ func TestAPIErrors(t *testing.T) {
 		{"bad name", alice, http.MethodPost, "/v1/sandboxes", map[string]string{"name": "Bad_Name"}, 400, sandbox.CodeInvalidName},
 		{"bad ttl", alice, http.MethodPost, "/v1/sandboxes", map[string]string{"name": "x1", "ttl": "forever"}, 400, sandbox.CodeInvalidTTL},
 		{"bad guild", alice, http.MethodPut, "/v1/sandboxes/mine/guilds/12", nil, 400, sandbox.CodeInvalidGuild},
+		{"unknown query parameter", alice, http.MethodGet, "/v1/sandboxes?ownr=alice", nil, 400, sandbox.CodeInvalidRequest},
 		{"bad status filter", alice, http.MethodGet, "/v1/sandboxes?status=sleeping", nil, 400, sandbox.CodeInvalidRequest},
 		{"unknown field", alice, http.MethodPost, "/v1/sandboxes", `{"name":"x2","colour":"red"}`, 400, sandbox.CodeInvalidRequest},
 		{"malformed JSON", alice, http.MethodPost, "/v1/sandboxes", `{"name":"x3"`, 400, sandbox.CodeInvalidRequest},
