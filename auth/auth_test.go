@@ -21,6 +21,13 @@ type staticRevocations struct {
 	m  map[string]time.Time
 }
 
+func (s *staticRevocations) Revoke(_ context.Context, pub string, at, _ time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[pub] = at
+	return nil
+}
+
 func (s *staticRevocations) Revocations(context.Context) (map[string]time.Time, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -145,8 +152,7 @@ func TestSandboxCredentialIsConfinedToItsNamespace(t *testing.T) {
 	closed := make(chan struct{})
 	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
 	pub, _ := d.is.SandboxKey(id)
-	d.revoke.m[pub] = time.Now()
-	if err := d.pub.Sync(ctx); err != nil {
+	if err := d.pub.Revoke(ctx, pub, time.Now(), time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -103,7 +103,11 @@ func (c *PublishCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 		}
 		ctx, cancel := context.WithTimeout(ctx, g.Timeout)
 		defer cancel()
-		last, err := publishEvents(ctx, nc, subject, c.Count, c.payload)
+		denied := cl.Denied()
+		if c.Sandbox != "" {
+			denied = nil // the sandbox's own connection may publish in its namespace
+		}
+		last, err := publishEvents(ctx, nc, denied, subject, c.Count, c.payload)
 		if err != nil {
 			return err
 		}
@@ -122,7 +126,7 @@ const publishWindow = 256
 
 // publishEvents publishes count events built by payload on subject with a bounded window,
 // and returns the stream sequence of the last one.
-func publishEvents(ctx context.Context, nc *nats.Conn, subject string, count int, payload func(int) ([]byte, string)) (uint64, error) {
+func publishEvents(ctx context.Context, nc *nats.Conn, denied <-chan error, subject string, count int, payload func(int) ([]byte, string)) (uint64, error) {
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(publishWindow))
 	if err != nil {
 		return 0, err
@@ -135,6 +139,8 @@ func publishEvents(ctx context.Context, nc *nats.Conn, subject string, count int
 			case ack := <-f.Ok():
 				last = ack.Sequence
 			case err := <-f.Err():
+				return publishError(subject, err)
+			case err := <-denied:
 				return publishError(subject, err)
 			case <-ctx.Done():
 				return sandbox.Errorf(sandbox.CodeUnavailable, "publish to %s: no acknowledgement in time (%v); publishing again is safe: events carry message ids", subject, ctx.Err())

@@ -28,6 +28,9 @@ type Client struct {
 	identity string
 	// borrowed connections belong to the caller and are not closed by Close.
 	borrowed bool
+	// denied receives the server's permission violations (asynchronous on NATS), so an
+	// operation waiting for an answer that will never come fails at once.
+	denied chan error
 }
 
 // Dial connects to the mesh at url. A server that cannot be reached gives an error with
@@ -39,12 +42,20 @@ func Dial(url string, timeout time.Duration, opts ...nats.Option) (*Client, erro
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
+	denied := make(chan error, 16)
 	opts = append([]nats.Option{
 		nats.Name("gaib-cli"),
 		nats.Timeout(5 * time.Second),
 		nats.MaxReconnects(2),
-		// Server notices go nowhere: they must never reach stdout (--json).
-		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}),
+		// Server notices never reach stdout (--json); permission violations are kept.
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) {
+				select {
+				case denied <- err:
+				default:
+				}
+			}
+		}),
 	}, opts...)
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
@@ -53,7 +64,7 @@ func Dial(url string, timeout time.Duration, opts ...nats.Option) (*Client, erro
 		}
 		return nil, Unreachable(url, err)
 	}
-	return &Client{nc: nc, url: url, timeout: timeout}, nil
+	return &Client{nc: nc, url: url, timeout: timeout, denied: denied}, nil
 }
 
 // NewClient wraps an existing connection of identity (tests, benchmarks, the REST API).
@@ -61,6 +72,10 @@ func Dial(url string, timeout time.Duration, opts ...nats.Option) (*Client, erro
 func NewClient(nc *nats.Conn, identity string, timeout time.Duration) *Client {
 	return &Client{nc: nc, url: nc.ConnectedUrlRedacted(), timeout: timeout, borrowed: true, identity: identity}
 }
+
+// Denied delivers the server's permission violations on this client's connection (nil for
+// a borrowed connection: its owner handles them).
+func (c *Client) Denied() <-chan error { return c.denied }
 
 // Identity is who the client acts as.
 func (c *Client) Identity() string { return c.identity }

@@ -49,7 +49,7 @@ func BenchmarkCreateDestroy(b *testing.B) {
 	start := time.Now()
 	for i := range b.N {
 		t0 := time.Now()
-		rec, err := c.Create(ctx, sandbox.CreateRequest{Name: fmt.Sprintf("bench-%d", i), Owner: "bench"})
+		rec, err := c.Create(ctx, sandbox.CreateRequest{Name: fmt.Sprintf("bench-%d", i)})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -65,4 +65,50 @@ func BenchmarkCreateDestroy(b *testing.B) {
 	b.ReportMetric(baseRate, "kv-putget/s")
 	base.report(b, "kv-")
 	b.ReportMetric(float64(mesh.percentile(0.5))/float64(base.percentile(0.5)), "p50-ratio")
+}
+
+// BenchmarkCreateDestroyAuth measures what identity costs: create+destroy round trips on a
+// mesh with NATS operator-mode auth, per-sandbox credentials and revocation on destroy,
+// against the same mesh on an open server without credentials (the setup before identity),
+// in the same run, alternating the two three times on fresh servers.
+//
+//	go test ./integration -run '^$' -bench 'CreateDestroyAuth$' -benchtime 500x
+func BenchmarkCreateDestroyAuth(b *testing.B) {
+	cfg := services.MeshConfig{Workers: 4, Sandbox: services.SandboxConfig{MaxPerOwner: 1 << 20}}
+	run := func(m *testMesh) (float64, latencies) {
+		ctx := context.Background()
+		c := m.client(tester)
+		var lat latencies
+		start := time.Now()
+		for i := range b.N {
+			t0 := time.Now()
+			rec, err := c.Create(ctx, sandbox.CreateRequest{Name: fmt.Sprintf("bench-%d", i)})
+			if err != nil {
+				b.Fatalf("%s mesh: %v", map[bool]string{true: "authenticated", false: "open"}[m.Deployment != nil], err)
+			}
+			if _, err := c.Connect(ctx, rec.ID); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := c.Destroy(ctx, rec.ID); err != nil {
+				b.Fatalf("%s mesh: %v", map[bool]string{true: "authenticated", false: "open"}[m.Deployment != nil], err)
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		return float64(b.N) / time.Since(start).Seconds(), lat
+	}
+	var openRates, authRates []float64
+	var openLat, authLat latencies
+	b.ResetTimer()
+	for range 3 {
+		r, l := run(startOpenMesh(b, cfg))
+		openRates, openLat = append(openRates, r), append(openLat, l...)
+		r, l = run(startMesh(b, cfg))
+		authRates, authLat = append(authRates, r), append(authLat, l...)
+	}
+	b.StopTimer()
+	b.ReportMetric(median(authRates), "auth-roundtrips/s")
+	b.ReportMetric(median(openRates), "open-roundtrips/s")
+	b.ReportMetric(median(authRates)/median(openRates), "ratio")
+	authLat.report(b, "auth-")
+	openLat.report(b, "open-")
 }

@@ -83,7 +83,13 @@ func startMeshWith(t testing.TB, d *authtest.Deployment, cfg services.MeshConfig
 	}
 	cfg.Sandbox.NATSURL = url
 	cfg.Sandbox.Issuer = d.Issuer
-	cfg.Sandbox.Account = d.Publisher(t, store)
+	revocations := services.RevocationList{Store: store, Issuer: d.Issuer}
+	publisher := d.Publisher(t, revocations)
+	cfg.Sandbox.Account = publisher
+	// As gaib serve does: revocations reach the publisher through the watches.
+	if err := revocations.Watch(t.Context(), publisher.Apply); err != nil {
+		t.Fatal(err)
+	}
 	cfg.Sandbox.Planes = append([]services.Plane{store.StreamPlane()}, cfg.Sandbox.Planes...)
 	m, err := services.StartMesh(context.Background(), nc, store, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -93,6 +99,38 @@ func startMeshWith(t testing.TB, d *authtest.Deployment, cfg services.MeshConfig
 	tm := &testMesh{URL: url, NC: nc, Store: store, Mesh: m, Deployment: d, creds: map[string]string{}}
 	tm.identity(t, tester, sandbox.RoleAdmin)
 	return tm
+}
+
+// startOpenMesh starts the mesh on a server without authentication, as before identity:
+// no credentials are issued or revoked (benchmarks compare against it). The caller token
+// is still resolved in the users registry, where "tester" is an admin.
+func startOpenMesh(t testing.TB, cfg services.MeshConfig) *testMesh {
+	t.Helper()
+	url := embeddedtest.NATS(t).ClientURL()
+	nc := embeddedtest.Conn(t, url)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	store, err := gjs.Open(ctx, js, testLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SweepInterval == 0 {
+		cfg.SweepInterval = -1
+	}
+	cfg.Sandbox.NATSURL = url
+	cfg.Sandbox.Planes = append([]services.Plane{store.StreamPlane()}, cfg.Sandbox.Planes...)
+	m, err := services.StartMesh(ctx, nc, store, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Stop() })
+	if err := store.CreateUser(ctx, sandbox.User{Name: tester, Role: sandbox.RoleAdmin, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	return &testMesh{URL: url, NC: nc, Store: store, Mesh: m, creds: map[string]string{}}
 }
 
 // identity registers an identity with role and returns the path of its credential file.

@@ -3,7 +3,10 @@ package jetstream
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/arrakis/gaib/sandbox"
 )
@@ -20,6 +23,10 @@ func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.js.Publish(ctx, sandbox.AuditSubject(e.SandboxID, e.Action), b)
-	return err
+	// The entry's own id makes a retried publish store it once.
+	id := fmt.Sprintf("%s.%s.%d", e.SandboxID, e.Action, e.At.UnixNano())
+	return retryErr(ctx, func() error {
+		_, err := s.js.Publish(ctx, sandbox.AuditSubject(e.SandboxID, e.Action), b, jetstream.WithMsgID(id))
+		return err
+	})
 }

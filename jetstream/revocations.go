@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/arrakis/gaib/sandbox"
 )
 
@@ -21,7 +23,7 @@ type revocation struct {
 // time and the later end.
 func (s *Store) Revoke(ctx context.Context, pub string, at, until time.Time) error {
 	_, err := casUpdate(ctx, s.revocations, pub, func(old []byte) ([]byte, error) {
-		r := revocation{At: at.UTC(), Until: until.UTC()}
+		r := revocation{At: at.UTC().Truncate(time.Second), Until: until.UTC()}
 		var prev revocation
 		if old != nil && json.Unmarshal(old, &prev) == nil {
 			if prev.At.After(r.At) {
@@ -77,19 +79,31 @@ func (s *Store) PruneRevocations(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// WatchRevocations signals on changed whenever the revocation list changes, until ctx
-// ends (the account publisher re-pushes the JWT then). Signals coalesce: changed needs room
-// for one.
-func (s *Store) WatchRevocations(ctx context.Context, changed chan<- struct{}) error {
-	keys, err := watchChanges(ctx, s.revocations)
+// WatchRevocations calls fn with every change of the revocation list from now on (the key
+// revoked and when, or deleted), until ctx ends; it returns when the watch is set up. The
+// account publisher applies them to its copy of the list.
+func (s *Store) WatchRevocations(ctx context.Context, fn func(pub string, at time.Time, deleted bool)) error {
+	w, err := s.revocations.WatchAll(ctx, jetstream.UpdatesOnly())
 	if err != nil {
 		return err
 	}
 	go func() {
-		for range keys {
+		defer func() { _ = w.Stop() }()
+		for {
 			select {
-			case changed <- struct{}{}:
-			default:
+			case <-ctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil {
+					continue
+				}
+				var r revocation
+				deleted := e.Operation() != jetstream.KeyValuePut || json.Unmarshal(e.Value(), &r) != nil ||
+					(!r.Until.IsZero() && r.Until.Before(time.Now()))
+				fn(e.Key(), r.At, deleted)
 			}
 		}
 	}()

@@ -99,15 +99,17 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 		{&s.revocations, sandbox.BucketRevocations, "gaib revoked NATS user keys: public key → when, until", 1},
 		{&s.tokens, sandbox.BucketTokens, "gaib REST API bearer tokens: id → identity, hash of the secret", 1},
 	} {
-		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: b.name, Description: b.desc, History: b.history,
-			Storage: jetstream.FileStorage, Replicas: s.cfg.Replicas,
-			MaxBytes: s.cfg.BucketMaxBytes, MaxValueSize: 256 << 10,
+		kv, err := retry(ctx, func() (jetstream.KeyValue, error) {
+			return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+				Bucket: b.name, Description: b.desc, History: b.history,
+				Storage: jetstream.FileStorage, Replicas: s.cfg.Replicas,
+				MaxBytes: s.cfg.BucketMaxBytes, MaxValueSize: 256 << 10,
+			})
 		})
 		if err != nil {
 			return nil, fmt.Errorf("bucket %s: %w", b.name, err)
 		}
-		*b.kv = kv
+		*b.kv = retryingKV{kv}
 	}
 	if err := s.ensureStreams(ctx); err != nil {
 		return nil, err

@@ -35,7 +35,7 @@ func (s *Store) ensureStreams(ctx context.Context) error {
 	} {
 		sc.Replicas = c.Replicas
 		sc.Storage = jetstream.FileStorage
-		if _, err := s.js.CreateOrUpdateStream(ctx, sc); err != nil {
+		if _, err := retry(ctx, func() (jetstream.Stream, error) { return s.js.CreateOrUpdateStream(ctx, sc) }); err != nil {
 			return fmt.Errorf("stream %s: %w", sc.Name, err)
 		}
 	}
@@ -59,14 +59,16 @@ func (s *Store) CreateSandboxStream(ctx context.Context, id string) error {
 	if !sandbox.ValidID(id) {
 		return sandbox.Errorf(sandbox.CodeInvalidID, "%q is not a sandbox id", id)
 	}
-	st, err := s.js.CreateOrUpdateStream(ctx, s.sandboxStreamConfig(id))
+	st, err := retry(ctx, func() (jetstream.Stream, error) { return s.js.CreateOrUpdateStream(ctx, s.sandboxStreamConfig(id)) })
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", sandbox.SandboxStream(id), err)
 	}
-	_, err = st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable: sandbox.SandboxConsumer, Description: "the sandbox's bot worker",
-		AckPolicy: jetstream.AckExplicitPolicy, AckWait: 30 * time.Second, MaxAckPending: 1000,
-		DeliverPolicy: jetstream.DeliverAllPolicy, Replicas: s.cfg.Replicas,
+	_, err = retry(ctx, func() (jetstream.Consumer, error) {
+		return st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable: sandbox.SandboxConsumer, Description: "the sandbox's bot worker",
+			AckPolicy: jetstream.AckExplicitPolicy, AckWait: 30 * time.Second, MaxAckPending: 1000,
+			DeliverPolicy: jetstream.DeliverAllPolicy, Replicas: s.cfg.Replicas,
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", sandbox.SandboxConsumer, err)
@@ -80,7 +82,7 @@ func (s *Store) DeleteSandboxStream(ctx context.Context, id string) error {
 	if !sandbox.ValidID(id) {
 		return sandbox.Errorf(sandbox.CodeInvalidID, "%q is not a sandbox id", id)
 	}
-	err := s.js.DeleteStream(ctx, sandbox.SandboxStream(id))
+	err := retryErr(ctx, func() error { return s.js.DeleteStream(ctx, sandbox.SandboxStream(id)) })
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil
 	}
@@ -89,7 +91,7 @@ func (s *Store) DeleteSandboxStream(ctx context.Context, id string) error {
 
 // CheckSandboxStream reports whether sandbox id's stream and its worker's durable exist.
 func (s *Store) CheckSandboxStream(ctx context.Context, id string) error {
-	st, err := s.js.Stream(ctx, sandbox.SandboxStream(id))
+	st, err := retry(ctx, func() (jetstream.Stream, error) { return s.js.Stream(ctx, sandbox.SandboxStream(id)) })
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", sandbox.SandboxStream(id), err)
 	}

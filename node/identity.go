@@ -125,13 +125,13 @@ func externalIdentity(c *Config, secret sandbox.Secret) (*identityPlane, error) 
 
 // publisher connects the system user and returns what keeps the account JWT in step with
 // the revocation list, after a first push (which also registers the role signing keys).
-func (ip *identityPlane) publisher(ctx context.Context, url string, store *gjs.Store, log *slog.Logger) (*auth.Publisher, func(), error) {
+func (ip *identityPlane) publisher(ctx context.Context, url string, source auth.Revocations, log *slog.Logger) (*auth.Publisher, func(), error) {
 	sys, err := nats.Connect(url, append(ip.system, nats.Name("gaib-system"), nats.MaxReconnects(-1))...)
 	if err != nil {
 		return nil, nil, sandbox.Errorf(sandbox.CodeUnavailable, "system account connection to %s: %v", url, err)
 	}
 	p := auth.NewPublisher(auth.PublisherConfig{Issuer: ip.issuer, Limits: ip.limits, Signer: ip.signer,
-		System: sys, Source: store, Log: log, OnPush: ip.onPush})
+		System: sys, Source: source, Log: log, OnPush: ip.onPush})
 	if err := p.Sync(ctx); err != nil {
 		sys.Close()
 		return nil, nil, err

@@ -55,18 +55,18 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	publisher, stopSystem, err := np.identity.publisher(ctx, np.url, store, log)
+	revocations := services.RevocationList{Store: store, Issuer: np.identity.issuer}
+	publisher, stopSystem, err := np.identity.publisher(ctx, np.url, revocations, log)
 	if err != nil {
 		return fmt.Errorf("account JWT: %w", err)
 	}
 	defer stopSystem()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	changed := make(chan struct{}, 1)
-	if err := store.WatchRevocations(watchCtx, changed); err != nil {
+	if err := revocations.Watch(watchCtx, publisher.Apply); err != nil {
 		return err
 	}
-	go publisher.Watch(watchCtx, changed, time.Minute)
+	go publisher.Run(watchCtx, time.Minute)
 	adminNote, adminName := "no local admin credential", ""
 	if c.AdminCreds != "-" {
 		name, err := np.identity.localAdmin(ctx, store, c.AdminCreds)

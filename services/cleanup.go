@@ -59,7 +59,7 @@ func (s *Sandboxes) Sweep(ctx context.Context, retention time.Duration) (rep Swe
 				rep.Destroyed = append(rep.Destroyed, r.ID)
 			}
 		case r.Status == sandbox.StatusDestroyed && r.DestroyedAt != nil && now.Sub(*r.DestroyedAt) > retention:
-			err = s.store.DeleteRecord(ctx, r.ID)
+			err = s.purge(ctx, r)
 			if err == nil {
 				rep.Purged = append(rep.Purged, r.ID)
 			}
@@ -120,4 +120,20 @@ func (s *Sandboxes) RunSweeper(ctx context.Context, interval, retention time.Dur
 		case <-t.C:
 		}
 	}
+}
+
+// purge drops a destroyed record after its retention. While one of its credentials could
+// still be valid (the record implied its revocation), the revocation moves to the
+// revocation bucket first.
+func (s *Sandboxes) purge(ctx context.Context, r sandbox.Record) error {
+	if s.cfg.Issuer != nil && r.ExpiresAt.Add(credentialGrace).After(s.now()) {
+		pub, err := s.cfg.Issuer.SandboxKey(r.ID)
+		if err != nil {
+			return err
+		}
+		if err := s.store.Revoke(ctx, pub, r.UpdatedAt, r.ExpiresAt.Add(credentialGrace)); err != nil {
+			return err
+		}
+	}
+	return s.store.DeleteRecord(ctx, r.ID)
 }

@@ -10,9 +10,10 @@ import (
 	"github.com/arrakis/gaib/sandbox"
 )
 
-// Destroy removes everything a sandbox owns (owner or admin): routes first, then its NATS
-// credential, the planes in reverse order, its quota slot and its name; the record stays
-// as destroyed. It is idempotent and resumable: a destroy that failed half-way (the record
+// Destroy removes everything a sandbox owns (owner or admin): routes first, then the planes
+// in reverse order, its quota slot and its name; the record stays as destroyed. Its NATS
+// credential is revoked as soon as the record says destroying (see RevocationList): its
+// workers are disconnected moments later. It is idempotent and resumable: a destroy that failed half-way (the record
 // says destroying, with the error) finishes when called again.
 func (s *Sandboxes) Destroy(ctx context.Context, c Caller, req sandbox.RefRequest) (sandbox.Record, error) {
 	rec, err := s.ResolveAny(ctx, req.Sandbox)
@@ -92,9 +93,6 @@ func (s *Sandboxes) teardown(ctx context.Context, rec sandbox.Record) error {
 	}
 	s.syncRoutes(ctx, routeRev)
 	var errs []error
-	if err := s.revokeSandbox(ctx, rec); err != nil {
-		errs = append(errs, fmt.Errorf("nats credential: %w", err))
-	}
 	for _, p := range slices.Backward(s.cfg.Planes) {
 		if err := p.Teardown(ctx, rec); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p.Name(), err))
@@ -113,23 +111,4 @@ func (s *Sandboxes) teardown(ctx context.Context, rec sandbox.Record) error {
 		return fmt.Errorf("name: %w", err)
 	}
 	return nil
-}
-
-// revokeSandbox revokes every NATS credential of the sandbox (its key is derived from the
-// id) and pushes the account JWT: connected workers are disconnected within seconds.
-func (s *Sandboxes) revokeSandbox(ctx context.Context, rec sandbox.Record) error {
-	if s.cfg.Issuer == nil {
-		return nil
-	}
-	pub, err := s.cfg.Issuer.SandboxKey(rec.ID)
-	if err != nil {
-		return err
-	}
-	if err := s.store.Revoke(ctx, pub, s.now(), rec.ExpiresAt.Add(credentialGrace)); err != nil {
-		return err
-	}
-	if s.cfg.Account == nil {
-		return nil
-	}
-	return s.cfg.Account.Sync(ctx)
 }

@@ -32,8 +32,9 @@ type SandboxConfig struct {
 	// Issuer mints NATS credentials (identities and sandboxes); nil when the mesh runs
 	// without NATS authentication (then connect hands out no credential).
 	Issuer Issuer
-	// Account pushes the account JWT after a revocation; nil without authentication.
-	Account AccountSync
+	// Account revokes NATS keys in the account JWT on the servers; nil without
+	// authentication.
+	Account Revoker
 	// RouteSync, when set, is called after every route change.
 	RouteSync RouteSync
 	// Now is the clock; default time.Now.
@@ -76,9 +77,11 @@ type Issuer interface {
 	SandboxKey(id string) (string, error)
 }
 
-// AccountSync pushes the account JWT (with the revocation list) to the servers.
-type AccountSync interface {
-	Sync(ctx context.Context) error
+// Revoker revokes NATS user keys (package auth's Publisher): Revoke records it durably and
+// the servers apply it moments later; Flush waits until they have.
+type Revoker interface {
+	Revoke(ctx context.Context, pub string, at, until time.Time) error
+	Flush(ctx context.Context) error
 }
 
 // Sandboxes implements the lifecycle of sandboxes on top of the Store and the planes.

@@ -79,13 +79,15 @@ func (s *Sandboxes) RevokeUser(ctx context.Context, c Caller, req sandbox.UserRe
 	if err != nil {
 		return u, err
 	}
-	for _, k := range u.Keys {
-		if err := s.store.Revoke(ctx, k, now, untilOf(u.Expires)); err != nil {
-			return u, err
-		}
-	}
 	if s.cfg.Account != nil {
-		if err := s.cfg.Account.Sync(ctx); err != nil {
+		for _, k := range u.Keys {
+			if err := s.cfg.Account.Revoke(ctx, k, now, untilOf(u.Expires)); err != nil {
+				return u, err
+			}
+		}
+		// The identity's credentials must be dead before this returns: the name may be
+		// issued again at once, and an old credential must not act as the new identity.
+		if err := s.cfg.Account.Flush(ctx); err != nil {
 			return u, err
 		}
 	}

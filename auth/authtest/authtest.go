@@ -82,7 +82,7 @@ func (d *Deployment) Mesh(t testing.TB) *nats.Conn {
 }
 
 // Publisher returns what pushes the account JWT built from source, connected as a system
-// user, after a first push.
+// user, after a first push; it runs until the test ends.
 func (d *Deployment) Publisher(t testing.TB, source auth.Revocations) *auth.Publisher {
 	t.Helper()
 	creds, err := d.SystemCreds()
@@ -97,6 +97,7 @@ func (d *Deployment) Publisher(t testing.TB, source auth.Revocations) *auth.Publ
 	if err := p.Sync(ctx); err != nil {
 		t.Fatalf("push the account JWT: %v", err)
 	}
+	go p.Run(t.Context(), time.Minute)
 	return p
 }
 
