@@ -52,6 +52,7 @@ type SandboxCmd struct {
 	Register   RegisterCmd   `cmd:"" name:"register-guild" aliases:"link" help:"Route a Discord guild's events to a sandbox."`
 	Unregister UnregisterCmd `cmd:"" name:"unregister-guild" aliases:"unlink" help:"Send a guild's events back to production."`
 	Events     TailCmd       `cmd:"" help:"Tail the events routed to a sandbox, live."`
+	Audit      AuditCmd      `cmd:"" help:"Show every change made to a sandbox: when, who, what (also once destroyed)."`
 }
 
 // IO is where a command reads and writes; Main's caller chooses it.

@@ -47,6 +47,8 @@ type ServeCmd struct {
 	Postgres         string   `env:"DATABASE_URL" placeholder:"URL" help:"Postgres to create sandbox schemas and roles in, as a role that may create roles (default: a managed local cluster from the installed postgresql binaries)."`
 	Redis            string   `env:"REDIS_URL" placeholder:"URL" help:"Redis to create sandbox ACL users in, as an admin user (default: a managed local redis-server)."`
 	SchemaMigrations string   `type:"existingdir" placeholder:"DIR" help:"Apply the *.sql files of DIR (the application's migrations) to each sandbox schema instead of the built-in tables."`
+	HTTP             string   `name:"http" placeholder:"ADDR" help:"Serve the REST API on ADDR, e.g. 127.0.0.1:8080 (default: off)."`
+	HTTPInsecure     bool     `name:"http-insecure" help:"REST API requests without a bearer token act as the local admin (loopback addresses only)."`
 	MetricsListen    string   `default:"127.0.0.1:9464" placeholder:"ADDR" help:"Serve Prometheus metrics on http://ADDR/metrics (empty: off)."`
 	PostgresBin      string   `env:"GAIB_POSTGRES_BIN" placeholder:"DIR" help:"Directory of initdb and postgres for the managed cluster (default: /usr/lib/postgresql/<newest>/bin)."`
 	RedisServer      string   `env:"GAIB_REDIS_SERVER" placeholder:"PATH" help:"redis-server binary for the managed server (default: /usr/bin/redis-server)."`
@@ -119,7 +121,7 @@ func (c *ServeCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 		SweepInterval: set.sweep, Only: c.Only, Postgres: c.Postgres, Redis: c.Redis,
 		SchemaMigrations: c.SchemaMigrations, MetricsListen: c.MetricsListen, PostgresBin: c.PostgresBin,
 		RedisServer: c.RedisServer, NoPostgres: c.NoPostgres, NoRedis: c.NoRedis,
-		Secret: os.Getenv("GAIB_SECRET"), Debug: c.Debug,
+		Secret: os.Getenv("GAIB_SECRET"), Debug: c.Debug, HTTPListen: c.HTTP, HTTPInsecure: c.HTTPInsecure,
 		Discord: node.DiscordConfig{TokenFile: c.DiscordTokenFile, APIURL: c.DiscordAPIURL, Listen: c.DiscordListen,
 			PublicURL: c.DiscordPublicURL, ApplicationID: c.DiscordAppID, SandboxRPS: c.SandboxRPS, SandboxesRPS: c.SandboxesRPS,
 			Invalid: c.SandboxInvalid, Deadline: deadline},

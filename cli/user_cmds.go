@@ -18,6 +18,7 @@ type UserCmd struct {
 	List   UserListCmd   `cmd:"" aliases:"ls" help:"List identities (admins)."`
 	Revoke UserRevokeCmd `cmd:"" help:"Revoke an identity: its credentials stop working at once, connected clients are disconnected (admins)."`
 	WhoAmI UserWhoAmICmd `cmd:"" name:"whoami" help:"Who the mesh takes you for."`
+	Token  UserTokenCmd  `cmd:"" help:"Issue (or --list, --revoke) REST API bearer tokens of an identity (admins)."`
 }
 
 // UserAddCmd is `gaib user add`.

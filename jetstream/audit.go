@@ -11,16 +11,8 @@ import (
 	"github.com/arrakis/gaib/sandbox"
 )
 
-// AuditEntry is one change, as stored in the audit stream.
-type AuditEntry struct {
-	At        time.Time       `json:"at"`
-	Actor     string          `json:"actor"`
-	Action    string          `json:"action"`
-	SandboxID string          `json:"sandbox_id"`
-	Before    *sandbox.Record `json:"before,omitempty"`
-	After     *sandbox.Record `json:"after,omitempty"`
-	Detail    string          `json:"detail,omitempty"`
-}
+// AuditEntry is one change, as stored in the audit stream (the wire type lives in sandbox).
+type AuditEntry = sandbox.AuditEntry
 
 // Audit stores e in the audit stream (gaib.audit.<id>.<action>) and waits for the ack.
 func (s *Store) Audit(ctx context.Context, e AuditEntry) error {

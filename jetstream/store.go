@@ -78,6 +78,7 @@ type Store struct {
 	users       jetstream.KeyValue
 	guilds      jetstream.KeyValue
 	revocations jetstream.KeyValue
+	tokens      jetstream.KeyValue
 }
 
 // Open creates (or updates) gaib's buckets and streams and returns a Store on them.
@@ -96,6 +97,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 		{&s.users, sandbox.BucketUsers, "gaib identities: name → role, keys, revocation", 5},
 		{&s.guilds, sandbox.BucketGuilds, "gaib guild allow-list: guild id → who may route it", 1},
 		{&s.revocations, sandbox.BucketRevocations, "gaib revoked NATS user keys: public key → when, until", 1},
+		{&s.tokens, sandbox.BucketTokens, "gaib REST API bearer tokens: id → identity, hash of the secret", 1},
 	} {
 		kv, err := retry(ctx, func() (jetstream.KeyValue, error) {
 			return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{

@@ -64,6 +64,10 @@ type Config struct {
 	// SchemaMigrations is a directory of *.sql files applied to each sandbox schema instead
 	// of the built-in tables.
 	SchemaMigrations string
+	// HTTPListen serves the REST API on ADDR; empty turns it off (the default).
+	HTTPListen string
+	// HTTPInsecure lets requests without a token act as the local admin (loopback only).
+	HTTPInsecure bool
 	// MetricsListen serves Prometheus metrics on http://ADDR/metrics; empty turns it off.
 	MetricsListen string
 	// PostgresBin is the directory of initdb and postgres for the managed cluster.

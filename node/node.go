@@ -67,13 +67,13 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	go publisher.Run(watchCtx, time.Minute)
-	adminNote := "no local admin credential"
+	adminNote, adminName := "no local admin credential", ""
 	if c.AdminCreds != "-" {
 		name, err := np.identity.localAdmin(ctx, store, c.AdminCreds)
 		if err != nil {
 			fmt.Fprintln(stderr, "gaib: warning:", err)
 		} else {
-			adminNote = fmt.Sprintf("admin %s's credential in %s", name, c.AdminCreds)
+			adminNote, adminName = fmt.Sprintf("admin %s's credential in %s", name, c.AdminCreds), name
 		}
 	}
 
@@ -112,6 +112,12 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	apiURL, stopAPI, err := c.serveAPI(ctx, np, adminName, log)
+	if err != nil {
+		_ = mesh.Stop()
+		return err
+	}
+	defer stopAPI()
 	parts := "sandbox, router, cleanup"
 	if len(c.Only) > 0 {
 		parts = strings.Join(c.Only, ", ")
@@ -124,6 +130,9 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	}
 	if metricsURL != "" {
 		notes = append(notes, "metrics on "+metricsURL)
+	}
+	if apiURL != "" {
+		notes = append(notes, "REST API on "+apiURL)
 	}
 	notes = append(notes, adminNote)
 	fmt.Fprintf(stdout, "gaib ready on %s (%s); services: %s; %d workers; %s. Ctrl-C to stop.\n",

@@ -33,6 +33,7 @@ func AddSandboxService(ctx context.Context, nc *nats.Conn, sb *Sandboxes, log *s
 			description: "Connection settings and the NATS credential of a running sandbox (owner or admin)", request: "RefRequest {sandbox}", response: "ConnectResponse {sandbox, env, credentials}"},
 		endpoint{op: sandbox.OpRegister, handler: handle(ctx, log, u, sb.RegisterGuild),
 			description: "Route an allowed guild's events to a sandbox (owner or admin)", request: "GuildRequest {sandbox, guild}", response: "GuildResponse"},
+		endpoint{op: sandbox.OpAudit, handler: handle(ctx, log, u, sb.Audit), description: "A sandbox's audit trail, also after destroy (owner or admin)", request: "AuditRequest {sandbox, after, limit}", response: "AuditResponse {sandbox_id, entries, more}"},
 		endpoint{op: sandbox.OpUnregister, handler: handle(ctx, log, u, sb.UnregisterGuild),
 			description: "Send a guild's events back to production (owner or admin)", request: "GuildRequest {sandbox, guild}", response: "GuildResponse"},
 	)

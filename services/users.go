@@ -126,13 +126,13 @@ const (
 func AddUserService(ctx context.Context, nc *nats.Conn, sb *Sandboxes, log *slog.Logger) (micro.Service, error) {
 	return addService(nc, sandbox.ServiceUser, "gaib identities: issue, list and revoke credentials",
 		func(e *micro.NATSError) { log.Warn("user service", "subject", e.Subject, "err", e.Description) },
-		endpoint{op: sandbox.OpUserAdd, handler: handle(ctx, log, sb.store, sb.AddUser),
+		append(sb.tokenEndpoints(ctx, log), endpoint{op: sandbox.OpUserAdd, handler: handle(ctx, log, sb.store, sb.AddUser),
 			description: "Issue an identity and its credential (admins)", request: "UserAddRequest {name, role, ttl}", response: "UserAddResponse {user, credentials}"},
-		endpoint{op: sandbox.OpUserList, handler: handle(ctx, log, sb.store, sb.ListUsers),
-			description: "List identities (admins)", request: "{}", response: "[]User"},
-		endpoint{op: sandbox.OpUserRevoke, handler: handle(ctx, log, sb.store, sb.RevokeUser),
-			description: "Revoke an identity: its credentials stop working at once (admins)", request: "UserRequest {name}", response: "User"},
-		endpoint{op: sandbox.OpWhoAmI, handler: handle(ctx, log, sb.store, sb.WhoAmI),
-			description: "Who the mesh takes the caller for", request: "{}", response: "WhoAmIResponse {name, role}"},
+			endpoint{op: sandbox.OpUserList, handler: handle(ctx, log, sb.store, sb.ListUsers),
+				description: "List identities (admins)", request: "{}", response: "[]User"},
+			endpoint{op: sandbox.OpUserRevoke, handler: handle(ctx, log, sb.store, sb.RevokeUser),
+				description: "Revoke an identity: its credentials stop working at once (admins)", request: "UserRequest {name}", response: "User"},
+			endpoint{op: sandbox.OpWhoAmI, handler: handle(ctx, log, sb.store, sb.WhoAmI),
+				description: "Who the mesh takes the caller for", request: "{}", response: "WhoAmIResponse {name, role}"})...,
 	)
 }
