@@ -4,6 +4,8 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -102,20 +104,98 @@ func (c *Client) Close() {
 
 // Call sends req to an endpoint of service as the client's identity and decodes the
 // answer into Resp, or the micro error into a *sandbox.Error with its stable code.
+//
+// Every request carries its deadline, so the services never work past it; a mutating
+// request carries an idempotency key made for this call. When the mesh is unavailable (no
+// answer, no responder, a transient JetStream error) the call is repeated with the same key
+// until the client's timeout: a repeat answers with the first attempt's outcome, so a lost
+// reply never turns a create that happened into name_taken, nor one that did not into a
+// success.
 func Call[Resp any](ctx context.Context, c *Client, service, op string, req any) (Resp, error) {
 	var zero Resp
-	subject := sandbox.Request(service, op, c.identity)
 	body, err := json.Marshal(req)
 	if err != nil {
 		return zero, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	msg, err := c.nc.RequestWithContext(ctx, subject, body)
+	key := ""
+	if mutating[op] {
+		key = newKey()
+	}
+	var noResponders time.Time // since when nobody answers at all
+	for backoff := 200 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
+		out, err := call[Resp](ctx, c, service, op, key, body)
+		if !errors.Is(err, sandbox.ErrUnavailable) || ctx.Err() != nil {
+			return out, err
+		}
+		// Nobody listening is a mesh restarting (ride it out briefly) or no mesh at all
+		// (say so soon); a slow or failed answer is worth repeating until the timeout.
+		if errors.Is(err, errNoResponders) {
+			if noResponders.IsZero() {
+				noResponders = time.Now()
+			} else if time.Since(noResponders) > noRespondersGrace {
+				return out, err
+			}
+		} else {
+			noResponders = time.Time{}
+		}
+		deadline, _ := ctx.Deadline()
+		if time.Until(deadline) < backoff {
+			return out, err
+		}
+		select {
+		case <-ctx.Done():
+			return out, err
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// mutating are the operations that change state; they are sent with an idempotency key.
+var mutating = map[string]bool{
+	sandbox.OpCreate: true, sandbox.OpDestroy: true, sandbox.OpExtend: true,
+	sandbox.OpRegister: true, sandbox.OpUnregister: true,
+}
+
+// noRespondersGrace is how long a call keeps asking while no service listens at all.
+const noRespondersGrace = 3 * time.Second
+
+// noRespondersError is the unavailable error of a request nobody listened to.
+type noRespondersError struct{ err *sandbox.Error }
+
+func (e *noRespondersError) Error() string { return e.err.Error() }
+func (e *noRespondersError) Unwrap() error { return e.err }
+
+// errNoResponders matches a noRespondersError with errors.Is.
+var errNoResponders = &noRespondersError{}
+
+func (e *noRespondersError) Is(target error) bool {
+	_, ok := target.(*noRespondersError)
+	return ok
+}
+
+// attemptTimeout bounds one attempt, leaving time to repeat within the client's timeout.
+const attemptTimeout = 20 * time.Second
+
+// call is one attempt of Call.
+func call[Resp any](ctx context.Context, c *Client, service, op, key string, body []byte) (Resp, error) {
+	var zero Resp
+	subject := sandbox.Request(service, op, c.identity)
+	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	deadline, _ := actx.Deadline()
+	msg := nats.NewMsg(subject)
+	msg.Data = body
+	msg.Header.Set(sandbox.HeaderDeadline, deadline.UTC().Format(time.RFC3339Nano))
+	if key != "" {
+		msg.Header.Set(sandbox.HeaderIdempotencyKey, key)
+	}
+	resp, err := c.nc.RequestMsgWithContext(actx, msg)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
-		return zero, sandbox.Errorf(sandbox.CodeUnavailable,
-			"no gaib service answers %s on %s: start the mesh with `gaib serve`", subject, c.url)
+		return zero, &noRespondersError{sandbox.Errorf(sandbox.CodeUnavailable,
+			"no gaib service answers %s on %s: start the mesh with `gaib serve`", subject, c.url)}
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
 		return zero, sandbox.Errorf(sandbox.CodeUnavailable, "no answer on %s within %s", subject, c.timeout)
 	case errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrDisconnected):
@@ -125,18 +205,25 @@ func Call[Resp any](ctx context.Context, c *Client, service, op string, req any)
 	case err != nil:
 		return zero, err
 	}
-	if code := msg.Header.Get(micro.ErrorCodeHeader); code != "" {
+	if code := resp.Header.Get(micro.ErrorCodeHeader); code != "" {
 		var eb sandbox.ErrorBody
-		if json.Unmarshal(msg.Data, &eb) == nil && eb.Error != nil {
+		if json.Unmarshal(resp.Data, &eb) == nil && eb.Error != nil {
 			return zero, eb.Error
 		}
-		return zero, &sandbox.Error{Code: sandbox.Code(code), Message: msg.Header.Get(micro.ErrorHeader)}
+		return zero, &sandbox.Error{Code: sandbox.Code(code), Message: resp.Header.Get(micro.ErrorHeader)}
 	}
 	var out Resp
-	if err := json.Unmarshal(msg.Data, &out); err != nil {
+	if err := json.Unmarshal(resp.Data, &out); err != nil {
 		return zero, fmt.Errorf("%s: bad response: %w", subject, err)
 	}
 	return out, nil
+}
+
+// newKey is a fresh idempotency key: 128 random bits.
+func newKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // Create asks for a new sandbox.

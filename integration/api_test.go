@@ -105,7 +105,7 @@ func TestAPILifecycle(t *testing.T) {
 	}
 
 	// The audit trail, by name after destroy, lists every step in order, by alice.
-	want := []string{"create", "register-guild", "extend", "unregister-guild", "destroy"}
+	want := []string{"create", "register-guild", "extend", "unregister-guild", "destroy-started", "destroy"}
 	var trail sandbox.AuditResponse
 	alice.do(t, http.MethodGet, "/v1/sandboxes/ci-run/audit", nil).ok(t, 200, &trail)
 	checkTrail(t, trail, rec.ID, "alice", want)
@@ -512,7 +512,7 @@ func TestAuditAfterPurge(t *testing.T) {
 	})
 	var trail sandbox.AuditResponse
 	decodeStrict(t, s.gaib(t, "--json", "sandbox", "audit", rec.ID).must(t).Stdout, &trail)
-	checkTrail(t, trail, rec.ID, "alice", []string{"create", "destroy"})
+	checkTrail(t, trail, rec.ID, "alice", []string{"create", "destroy-started", "destroy"})
 	decodeStrict(t, as(aliceCreds, "--json", "sandbox", "audit", rec.ID).must(t).Stdout, &trail)
 	as(bobCreds, "--json", "sandbox", "audit", rec.ID).errorCodeIs(t, sandbox.CodeForbidden)
 	s.gaib(t, "--json", "sandbox", "audit", "zzzzzzzzzz").errorCodeIs(t, sandbox.CodeNotFound)

@@ -69,7 +69,7 @@ func runRouterBench(b *testing.B, cfg router.Config) routerRun {
 		}
 	}
 	for g := range benchRoutes {
-		if _, err := m.Store.ClaimRoute(ctx, fmt.Sprintf("1%017d", g), ids[g%len(ids)]); err != nil {
+		if _, err := m.Store.ClaimRoute(ctx, fmt.Sprintf("1%017d", g), ids[g%len(ids)], false); err != nil {
 			b.Fatal(err)
 		}
 	}

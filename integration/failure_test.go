@@ -110,7 +110,7 @@ func TestCreateFailureAtGuildClaimLeavesNothing(t *testing.T) {
 	if r.errorCode(t) != sandbox.CodeGuildTaken {
 		t.Fatalf("create: %s", r.Stdout)
 	}
-	if _, err := pm.Store.Route(context.Background(), guildB); !errors.Is(err, sandbox.ErrNotFound) {
+	if _, _, err := pm.Store.Route(context.Background(), guildB); !errors.Is(err, sandbox.ErrNotFound) {
 		t.Fatalf("the first guild's route was left behind: %v", err)
 	}
 	list, _ := pm.client(tester).List(context.Background(), sandbox.ListRequest{All: true})
@@ -146,7 +146,7 @@ func TestCleanupFinishesACreateInterruptedByACrash(t *testing.T) {
 	if err := pm.Store.AcquireSlot(ctx, rec.Owner, rec.ID, 5); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pm.Store.ClaimRoute(ctx, guildA, rec.ID); err != nil {
+	if _, err := pm.Store.ClaimRoute(ctx, guildA, rec.ID, true); err != nil {
 		t.Fatal(err)
 	}
 	if err := pm.PG.Provision(ctx, rec); err != nil {
@@ -193,7 +193,7 @@ func TestDestroyStoppedHalfWayResumes(t *testing.T) {
 		t.Fatalf("after a failed destroy: %+v", st)
 	}
 	// Routes went first: the guild already routes to production.
-	if _, err := pm.Store.Route(context.Background(), guildA); !errors.Is(err, sandbox.ErrNotFound) {
+	if _, _, err := pm.Store.Route(context.Background(), guildA); !errors.Is(err, sandbox.ErrNotFound) {
 		t.Fatalf("route kept: %v", err)
 	}
 

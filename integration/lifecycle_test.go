@@ -243,7 +243,7 @@ func TestEveryChangeIsAudited(t *testing.T) {
 		}
 		got = append(got, e.Actor+":"+e.Action)
 	}
-	want := []string{"alice:create", "bob:extend", "alice:register-guild", "bob:unregister-guild", "alice:destroy"}
+	want := []string{"alice:create", "bob:extend", "alice:register-guild", "bob:unregister-guild", "alice:destroy-started", "alice:destroy"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("audit = %v, want %v", got, want)
 	}

@@ -33,6 +33,12 @@ type Config struct {
 	// MaxEventBytes is the largest message the event streams accept; 0 lets the server
 	// decide (its max payload).
 	MaxEventBytes int32
+	// InstanceGrace is how long an instance counts as alive after its last heartbeat.
+	// Default 5s.
+	InstanceGrace time.Duration
+	// RequestRetention is how long the outcome of a request is kept for its idempotency
+	// key. Default 24h.
+	RequestRetention time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -63,6 +69,12 @@ func (c Config) withDefaults() Config {
 	if c.BucketMaxBytes <= 0 {
 		c.BucketMaxBytes = 64 << 20
 	}
+	if c.InstanceGrace <= 0 {
+		c.InstanceGrace = 5 * time.Second
+	}
+	if c.RequestRetention <= 0 {
+		c.RequestRetention = 24 * time.Hour
+	}
 	return c
 }
 
@@ -79,6 +91,9 @@ type Store struct {
 	guilds      jetstream.KeyValue
 	revocations jetstream.KeyValue
 	tokens      jetstream.KeyValue
+	instances   jetstream.KeyValue
+	requests    jetstream.KeyValue
+	mesh        jetstream.KeyValue
 }
 
 // Open creates (or updates) gaib's buckets and streams and returns a Store on them.
@@ -110,6 +125,9 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 			return nil, fmt.Errorf("bucket %s: %w", b.name, err)
 		}
 		*b.kv = retryingKV{kv}
+	}
+	if err := s.openReliability(ctx); err != nil {
+		return nil, err
 	}
 	if err := s.ensureStreams(ctx); err != nil {
 		return nil, err

@@ -35,6 +35,12 @@ func (p StreamPlane) Check(ctx context.Context, r sandbox.Record) error {
 	return p.s.CheckSandboxStream(ctx, r.ID)
 }
 
+// Repair re-creates the sandbox's stream and durable if they are gone (empty: what they
+// held is lost).
+func (p StreamPlane) Repair(ctx context.Context, r sandbox.Record) error {
+	return p.s.CreateSandboxStream(ctx, r.ID)
+}
+
 // Env names the sandbox's subject namespace, stream and durable.
 func (StreamPlane) Env(r sandbox.Record) []sandbox.EnvVar {
 	return []sandbox.EnvVar{

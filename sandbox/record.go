@@ -48,6 +48,11 @@ type Record struct {
 	DestroyedAt      *time.Time `json:"destroyed_at,omitempty"`
 	// Error is the last failure of a lifecycle step (create or destroy), kept for status.
 	Error *Error `json:"error,omitempty"`
+	// Lease names the instance creating or destroying the sandbox (nil: nobody is).
+	Lease *Lease `json:"lease,omitempty"`
+	// TornDown lists the planes a destroy in progress has already removed, so a resumed
+	// destroy goes on with the others.
+	TornDown []string `json:"torn_down,omitempty"`
 	// Revision is the KV revision the record was read at; it is not stored.
 	Revision uint64 `json:"revision,omitempty"`
 }

@@ -47,6 +47,12 @@ func (s *Sandboxes) Sweep(ctx context.Context, retention time.Duration) (rep Swe
 	for _, r := range all {
 		var err error
 		switch {
+		case r.Lease != nil && !s.abandoned(ctx, r.Lease):
+			// A live instance is creating or destroying it: not the sweep's business.
+		case r.Lease != nil:
+			if s.recoverRecord(ctx, r.ID) {
+				rep.Destroyed = append(rep.Destroyed, r.ID)
+			}
 		case r.Status == sandbox.StatusRunning && r.Expired(now):
 			err = s.expire(ctx, r)
 			if err == nil {
@@ -64,7 +70,7 @@ func (s *Sandboxes) Sweep(ctx context.Context, retention time.Duration) (rep Swe
 				rep.Purged = append(rep.Purged, r.ID)
 			}
 		}
-		if err != nil && !errors.Is(err, sandbox.ErrWrongState) {
+		if err != nil && !errors.Is(err, sandbox.ErrWrongState) && !errors.Is(err, sandbox.ErrUnavailable) {
 			rep.Failed = append(rep.Failed, r.ID)
 			rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %v", r.ID, err))
 		}

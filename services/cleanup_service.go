@@ -30,6 +30,12 @@ func AddCleanupService(ctx context.Context, nc *nats.Conn, sb *Sandboxes, retent
 		}
 		return sb.Orphans(ctx, req)
 	}
+	reconcile := func(ctx context.Context, c Caller, _ struct{}) (ReconcileReport, error) {
+		if err := requireAdmin(c, "reconcile sandboxes"); err != nil {
+			return ReconcileReport{}, err
+		}
+		return sb.Reconcile(ctx)
+	}
 	return addService(nc, sandbox.ServiceCleanup,
 		"gaib cleanup: expires sandboxes, finishes interrupted creates and destroys, drops old records, finds orphans",
 		func(e *micro.NATSError) { log.Warn("cleanup service", "subject", e.Subject, "err", e.Description) },
@@ -37,5 +43,7 @@ func AddCleanupService(ctx context.Context, nc *nats.Conn, sb *Sandboxes, retent
 			description: "Sweep now: expire, resume destroys, drop old records (admins)", request: "{}", response: "SweepReport"},
 		endpoint{op: "orphans", handler: handle(ctx, log, sb.store, orphans),
 			description: "Resources in Postgres, Redis, NATS or the KV indexes without a live record (admins)", request: "OrphansRequest {remove}", response: "OrphanReport"},
+		endpoint{op: "reconcile", handler: handle(ctx, log, sb.store, reconcile),
+			description: "Check every running sandbox and repair what differs from what create made (admins)", request: "{}", response: "ReconcileReport"},
 	)
 }

@@ -10,9 +10,11 @@ import (
 )
 
 // Create validates req and creates a sandbox owned by the caller (or, for an admin, by
-// req.Owner): record (provisioning), name, quota slot, guild routes, then every plane, then
-// running. It is all-or-nothing: on any failure what was done is undone and the cause is
-// returned.
+// req.Owner): record (provisioning, leased to this instance), name, quota slots, guild
+// routes (pending: reserved, but events still go to production), then every plane, then
+// running, then the routes are activated. It is all-or-nothing: on any failure what was
+// done is undone and the cause is returned; if this instance dies half-way, the recovery
+// undoes it once the lease is abandoned.
 func (s *Sandboxes) Create(ctx context.Context, c Caller, req sandbox.CreateRequest) (sandbox.Record, error) {
 	owner, err := s.owner(ctx, c, req.Owner)
 	if err != nil {
@@ -34,15 +36,24 @@ func (s *Sandboxes) Create(ctx context.Context, c Caller, req sandbox.CreateRequ
 		undo.run(s.log, "create "+rec.ID)
 		return sandbox.Record{}, err
 	}
+	rec.Lease = &sandbox.Lease{Holder: s.instance, Op: sandbox.LeaseCreate, Actor: c.Name, Since: s.now()}
 	if rec, err = s.store.CreateRecord(ctx, rec); err != nil {
 		return fail(err)
 	}
 	undo.push(func(ctx context.Context) error { return s.store.DeleteRecord(ctx, rec.ID) })
-	if err := s.store.ReserveName(ctx, rec.Name, rec.ID); err != nil {
+	err = s.store.ReserveName(ctx, rec.Name, rec.ID)
+	if errors.Is(err, sandbox.ErrNameTaken) && s.recoverName(ctx, rec.Name) {
+		err = s.store.ReserveName(ctx, rec.Name, rec.ID)
+	}
+	if err != nil {
 		return fail(err)
 	}
 	undo.push(func(ctx context.Context) error { return s.store.ReleaseName(ctx, rec.Name, rec.ID) })
-	if err := s.store.AcquireSlot(ctx, rec.Owner, rec.ID, s.cfg.MaxPerOwner); err != nil {
+	err = s.store.AcquireSlot(ctx, rec.Owner, rec.ID, s.cfg.MaxPerOwner)
+	if errors.Is(err, sandbox.ErrQuotaExceeded) && s.recoverSlots(ctx, rec.Owner) {
+		err = s.store.AcquireSlot(ctx, rec.Owner, rec.ID, s.cfg.MaxPerOwner)
+	}
+	if err != nil {
 		return fail(err)
 	}
 	undo.push(func(ctx context.Context) error { return s.store.ReleaseSlot(ctx, rec.Owner, rec.ID) })
@@ -52,13 +63,14 @@ func (s *Sandboxes) Create(ctx context.Context, c Caller, req sandbox.CreateRequ
 		}
 		undo.push(func(ctx context.Context) error { return s.store.ReleaseMeshSlot(ctx, rec.ID) })
 	}
-	var routeRev uint64
 	for _, g := range rec.Guilds {
-		rev, err := s.store.ClaimRoute(ctx, g, rec.ID)
+		_, err := s.store.ClaimRoute(ctx, g, rec.ID, true)
+		if errors.Is(err, sandbox.ErrGuildTaken) && s.recoverGuild(ctx, g) {
+			_, err = s.store.ClaimRoute(ctx, g, rec.ID, true)
+		}
 		if err != nil {
 			return fail(s.guildTaken(ctx, g, err))
 		}
-		routeRev = max(routeRev, rev)
 		undo.push(func(ctx context.Context) error { _, err := s.store.ReleaseRoute(ctx, g, rec.ID); return err })
 	}
 	for _, p := range s.cfg.Planes {
@@ -74,13 +86,27 @@ func (s *Sandboxes) Create(ctx context.Context, c Caller, req sandbox.CreateRequ
 		if r.Status != sandbox.StatusProvisioning {
 			return sandbox.Errorf(sandbox.CodeWrongState, "sandbox %s became %s while it was created", r.ID, r.Status)
 		}
-		r.Status = sandbox.StatusRunning
+		if r.Lease == nil || r.Lease.Holder != s.instance {
+			return sandbox.Errorf(sandbox.CodeUnavailable, "the create of %s took too long and was taken over", r.ID)
+		}
+		r.Status, r.Lease = sandbox.StatusRunning, nil
 		r.MigrationVersion = s.planeVersion()
 		r.UpdatedAt = s.now()
 		return nil
 	})
 	if err != nil {
 		return fail(err)
+	}
+	// Running: now the guilds' events may go to it. A route that fails to activate here is
+	// activated by the reconciler; the sandbox is created either way.
+	var routeRev uint64
+	for _, g := range running.Guilds {
+		rev, err := s.store.ActivateRoute(ctx, g, running.ID)
+		if err != nil {
+			s.log.Warn("activate route; the reconciler will", "guild", g, "sandbox", running.ID, "err", err)
+			continue
+		}
+		routeRev = max(routeRev, rev)
 	}
 	e := jetstream.AuditEntry{Actor: c.Name, Action: "create", SandboxID: running.ID, After: &running}
 	if running.Owner != c.Name {
@@ -168,7 +194,7 @@ func (s *Sandboxes) guildTaken(ctx context.Context, guild string, err error) err
 	if !errors.Is(err, sandbox.ErrGuildTaken) {
 		return err
 	}
-	id, rerr := s.store.Route(ctx, guild)
+	id, _, rerr := s.store.Route(ctx, guild)
 	if rerr != nil {
 		return err
 	}
@@ -184,7 +210,7 @@ func (s *Sandboxes) dryRun(ctx context.Context, rec sandbox.Record) error {
 		return sandbox.Errorf(sandbox.CodeNameTaken, "sandbox name %q is taken", rec.Name)
 	}
 	for _, g := range rec.Guilds {
-		if _, err := s.store.Route(ctx, g); err == nil {
+		if _, _, err := s.store.Route(ctx, g); err == nil {
 			return s.guildTaken(ctx, g, sandbox.ErrGuildTaken)
 		}
 	}

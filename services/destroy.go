@@ -27,38 +27,86 @@ func (s *Sandboxes) Destroy(ctx context.Context, c Caller, req sandbox.RefReques
 }
 
 func (s *Sandboxes) destroy(ctx context.Context, rec sandbox.Record, actor, action string) (sandbox.Record, error) {
-	if rec.Status == sandbox.StatusDestroyed {
-		return rec, nil
+	for {
+		if rec.Status == sandbox.StatusDestroyed {
+			return rec, nil
+		}
+		claimed, err := s.claimDestroy(ctx, rec.ID, actor)
+		switch {
+		case errors.Is(err, errAlreadyDestroyed):
+			return s.store.Record(ctx, rec.ID)
+		case errors.Is(err, errBusy):
+			if rec, err = s.awaitDestroy(ctx, rec.ID); err != nil {
+				return rec, err
+			}
+			continue // destroyed (returns above), or its destroyer gave up or died: claim it
+		case err != nil:
+			return rec, err
+		}
+		return s.finishDestroy(ctx, rec, claimed, actor, action)
 	}
-	before := rec
-	rec, err := s.store.UpdateRecord(ctx, rec.ID, func(r *sandbox.Record) error {
+}
+
+// errBusy: another live instance is destroying the sandbox.
+var errBusy = errors.New("another instance is destroying it")
+
+// claimDestroy leases the record to this instance for a destroy. A destroy in progress
+// elsewhere is errBusy unless its instance died (then it is taken over); a create in
+// progress elsewhere cannot be destroyed yet.
+func (s *Sandboxes) claimDestroy(ctx context.Context, id, actor string) (sandbox.Record, error) {
+	return s.store.UpdateRecord(ctx, id, func(r *sandbox.Record) error {
+		live := r.Lease != nil && r.Lease.Holder != s.instance && !s.abandoned(ctx, r.Lease)
 		switch {
 		case r.Status == sandbox.StatusDestroyed:
 			return errAlreadyDestroyed
-		case r.Status == sandbox.StatusProvisioning && s.now().Sub(r.CreatedAt) < s.cfg.StaleProvisioning:
+		case live && r.Lease.Op == sandbox.LeaseDestroy:
+			return errBusy
+		case live:
+			return sandbox.Errorf(sandbox.CodeWrongState, "sandbox %q is still being created; try again in a moment", r.Name)
+		case r.Status == sandbox.StatusProvisioning && r.Lease == nil && s.now().Sub(r.CreatedAt) < s.cfg.StaleProvisioning:
 			return sandbox.Errorf(sandbox.CodeWrongState, "sandbox %q is still being created; try again in a moment", r.Name)
 		}
-		r.Status, r.UpdatedAt = sandbox.StatusDestroying, s.now()
+		r.Status, r.UpdatedAt, r.Error = sandbox.StatusDestroying, s.now(), nil
+		r.Lease = &sandbox.Lease{Holder: s.instance, Op: sandbox.LeaseDestroy, Actor: actor, Since: s.now()}
 		return nil
 	})
-	if errors.Is(err, errAlreadyDestroyed) {
-		return s.store.Record(ctx, rec.ID)
+}
+
+// awaitDestroy waits while another live instance destroys sandbox id, and returns its
+// record once it is destroyed or nobody (alive) is destroying it any more.
+func (s *Sandboxes) awaitDestroy(ctx context.Context, id string) (sandbox.Record, error) {
+	for {
+		rec, err := s.store.Record(ctx, id)
+		if err != nil || rec.Status == sandbox.StatusDestroyed || rec.Lease == nil || s.abandoned(ctx, rec.Lease) {
+			return rec, err
+		}
+		select {
+		case <-ctx.Done():
+			return rec, sandbox.Errorf(sandbox.CodeUnavailable, "sandbox %q is being destroyed by another instance: ask again for the outcome", rec.Name)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	if err != nil {
-		return rec, err
-	}
+}
+
+// finishDestroy tears the sandbox down under this instance's lease and records the outcome.
+func (s *Sandboxes) finishDestroy(ctx context.Context, before, rec sandbox.Record, actor, action string) (sandbox.Record, error) {
+	started := rec
+	s.audit(ctx, actor, action+"-started", &before, &started)
 	if err := s.teardown(ctx, rec); err != nil {
 		derr := sandbox.Errorf(sandbox.CodeInternal, "destroy of %q stopped: %v (run destroy again to resume)", rec.Name, err)
-		_, _ = s.store.UpdateRecord(ctx, rec.ID, func(r *sandbox.Record) error {
+		_, _ = s.store.UpdateRecord(context.WithoutCancel(ctx), rec.ID, func(r *sandbox.Record) error {
+			if r.Lease != nil && r.Lease.Holder == s.instance {
+				r.Lease = nil
+			}
 			r.Error, r.UpdatedAt = derr, s.now()
 			return nil
 		})
 		s.audit(ctx, actor, action+"-failed", &before, &rec)
 		return rec, derr
 	}
-	rec, err = s.store.UpdateRecord(ctx, rec.ID, func(r *sandbox.Record) error {
+	rec, err := s.store.UpdateRecord(ctx, rec.ID, func(r *sandbox.Record) error {
 		now := s.now()
-		r.Status, r.UpdatedAt, r.DestroyedAt, r.Error = sandbox.StatusDestroyed, now, &now, nil
+		r.Status, r.UpdatedAt, r.DestroyedAt, r.Error, r.Lease, r.TornDown = sandbox.StatusDestroyed, now, &now, nil, nil, nil
 		return nil
 	})
 	if err != nil {
@@ -94,8 +142,18 @@ func (s *Sandboxes) teardown(ctx context.Context, rec sandbox.Record) error {
 	s.syncRoutes(ctx, routeRev)
 	var errs []error
 	for _, p := range slices.Backward(s.cfg.Planes) {
+		if slices.Contains(rec.TornDown, p.Name()) {
+			continue // done by an earlier attempt
+		}
 		if err := p.Teardown(ctx, rec); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p.Name(), err))
+			continue
+		}
+		if done, err := s.store.UpdateRecord(ctx, rec.ID, func(r *sandbox.Record) error {
+			r.TornDown = append(r.TornDown, p.Name())
+			return nil
+		}); err == nil {
+			rec = done
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -48,7 +48,7 @@ func (s *Sandboxes) RegisterGuild(ctx context.Context, c Caller, req sandbox.Gui
 			})
 		}
 	}
-	rev, err := s.store.ClaimRoute(ctx, req.Guild, rec.ID)
+	rev, err := s.store.ClaimRoute(ctx, req.Guild, rec.ID, false)
 	if err != nil {
 		undoRecord()
 		return sandbox.GuildResponse{}, s.guildTaken(ctx, req.Guild, err)

@@ -24,17 +24,38 @@ type op[Req, Resp any] func(context.Context, Caller, Req) (Resp, error)
 // with a deadline, and answers either the JSON result or a micro error whose code header
 // is the stable sandbox code and whose body is {"error": {...}}.
 func handle[Req, Resp any](base context.Context, log *slog.Logger, users Users, fn op[Req, Resp]) micro.Handler {
+	return handleOnce(base, log, users, nil, "", fn)
+}
+
+// handleIdempotent is handle for a mutating operation: a request carrying an idempotency
+// key (HeaderIdempotencyKey) is executed at most once, and repeats get its outcome.
+func handleIdempotent[Req, Resp any](base context.Context, log *slog.Logger, sb *Sandboxes, name string, fn op[Req, Resp]) micro.Handler {
+	return handleOnce(base, log, sb.store, sb, name, fn)
+}
+
+func handleOnce[Req, Resp any](base context.Context, log *slog.Logger, users Users, sb *Sandboxes, name string, fn op[Req, Resp]) micro.Handler {
 	return micro.HandlerFunc(func(r micro.Request) {
 		var req Req
 		if err := decodeRequest(r.Data(), &req); err != nil {
 			respondError(log, r, err)
 			return
 		}
-		ctx, cancel := context.WithTimeout(base, requestTimeout)
+		ctx, cancel := requestContext(base, r.Headers())
 		defer cancel()
 		caller, err := resolveCaller(ctx, users, r.Subject())
 		if err != nil {
 			respondError(log, r, err)
+			return
+		}
+		if key := r.Headers().Get(sandbox.HeaderIdempotencyKey); sb != nil && key != "" {
+			out, err := sb.once(ctx, caller, name, key, func() (any, error) { return fn(ctx, caller, req) })
+			if err != nil {
+				respondError(log, r, err)
+				return
+			}
+			if err := r.Respond(out, micro.WithHeaders(micro.Headers{"Content-Type": {"application/json"}})); err != nil {
+				log.Warn("respond", "subject", r.Subject(), "err", err)
+			}
 			return
 		}
 		resp, err := fn(ctx, caller, req)
@@ -46,6 +67,22 @@ func handle[Req, Resp any](base context.Context, log *slog.Logger, users Users, 
 			log.Warn("respond", "subject", r.Subject(), "err", err)
 		}
 	})
+}
+
+// deadlineMargin leaves the caller time to receive an answer sent just before its deadline.
+const deadlineMargin = 250 * time.Millisecond
+
+// requestContext bounds a request's work by requestTimeout and by the caller's deadline
+// (the HeaderDeadline header): work never goes on after the caller stopped waiting, so a
+// caller told "no answer" is not contradicted by a create finishing later.
+func requestContext(base context.Context, h micro.Headers) (context.Context, context.CancelFunc) {
+	deadline := time.Now().Add(requestTimeout)
+	if v := h.Get(sandbox.HeaderDeadline); v != "" {
+		if d, err := time.Parse(time.RFC3339Nano, v); err == nil && d.Add(-deadlineMargin).Before(deadline) {
+			deadline = d.Add(-deadlineMargin)
+		}
+	}
+	return context.WithDeadline(base, deadline)
 }
 
 // decodeRequest parses a request body strictly: one JSON object, no unknown fields, at most

@@ -41,6 +41,15 @@ type MeshConfig struct {
 	Router router.Config
 	// Metrics, when set, receives the mesh's metrics.
 	Metrics *Metrics
+	// HeartbeatInterval is how often this instance says it is alive. Default 1s; it must
+	// be well under the store's InstanceGrace (default 5s).
+	HeartbeatInterval time.Duration
+	// RecoveryInterval is how often abandoned creates and destroys are looked for. Default
+	// 2s; negative runs no recovery loop (the sweep still recovers).
+	RecoveryInterval time.Duration
+	// ReconcileInterval is how often running sandboxes are checked and repaired. Default
+	// 1m; negative never.
+	ReconcileInterval time.Duration
 }
 
 // Mesh is a running set of gaib services in one process.
@@ -64,12 +73,22 @@ func StartMesh(ctx context.Context, nc *nats.Conn, store *jetstream.Store, cfg M
 	if cfg.Retention <= 0 {
 		cfg.Retention = 24 * time.Hour
 	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = time.Second
+	}
+	if cfg.RecoveryInterval == 0 {
+		cfg.RecoveryInterval = 2 * time.Second
+	}
+	if cfg.ReconcileInterval == 0 {
+		cfg.ReconcileInterval = time.Minute
+	}
 	if cfg.Sandbox.RouteSync == nil {
 		cfg.Sandbox.RouteSync = router.Syncer(nc)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	m := &Mesh{cancel: cancel, Sandboxes: NewSandboxes(store, cfg.Sandbox, log)}
 	m.Sandboxes.metrics = cfg.Metrics
+	m.wg.Go(func() { m.Sandboxes.runHeartbeat(ctx, cfg.HeartbeatInterval, log) })
 	runs := func(part string) bool { return len(cfg.Only) == 0 || slices.Contains(cfg.Only, part) }
 	if runs(PartRouter) {
 		if err := m.startRouter(ctx, nc, store, cfg.Router, log); err != nil {
@@ -101,6 +120,9 @@ func StartMesh(ctx context.Context, nc *nats.Conn, store *jetstream.Store, cfg M
 		m.services = append(m.services, svc)
 		if cfg.SweepInterval > 0 {
 			m.wg.Go(func() { m.Sandboxes.RunSweeper(ctx, cfg.SweepInterval, cfg.Retention, log) })
+		}
+		if cfg.RecoveryInterval > 0 {
+			m.wg.Go(func() { m.Sandboxes.RunRecovery(ctx, cfg.RecoveryInterval, cfg.ReconcileInterval, log) })
 		}
 	}
 	// The services' subscriptions must be on the server before anyone is told the mesh is

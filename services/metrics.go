@@ -27,6 +27,10 @@ type Metrics struct {
 	// Orphans is the number of sandbox ids with resources in a store but no live record,
 	// by store, from the last orphan scan.
 	Orphans *prometheus.GaugeVec
+	// Repairs counts what the reconciler put back, by plane.
+	Repairs *prometheus.CounterVec
+	// Recoveries counts abandoned creates and destroys finished by the recovery, by op.
+	Recoveries *prometheus.CounterVec
 }
 
 // NewMetrics registers gaib's metrics (and the Go runtime's) on a fresh registry.
@@ -48,6 +52,12 @@ func NewMetrics() *Metrics {
 		Orphans: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gaib_orphaned_resources", Help: "Sandbox ids with resources in a store but no live record, by store (last scan).",
 		}, []string{"store"}),
+		Repairs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gaib_reconcile_repairs_total", Help: "Running sandboxes' plane slices or routes the reconciler put back, by plane.",
+		}, []string{"plane"}),
+		Recoveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gaib_recoveries_total", Help: "Creates and destroys abandoned by a dead instance that the recovery finished, by op.",
+		}, []string{"op"}),
 	}
 	for _, s := range sandbox.Statuses {
 		m.Sandboxes.WithLabelValues(string(s))
@@ -58,7 +68,10 @@ func NewMetrics() *Metrics {
 	for _, s := range OrphanStores {
 		m.Orphans.WithLabelValues(s)
 	}
-	m.Registry.MustRegister(m.Sandboxes, m.ProvisioningErrors, m.CleanupFailures, m.Sweeps, m.Orphans,
+	for _, op := range []string{sandbox.LeaseCreate, sandbox.LeaseDestroy} {
+		m.Recoveries.WithLabelValues(op)
+	}
+	m.Registry.MustRegister(m.Sandboxes, m.ProvisioningErrors, m.CleanupFailures, m.Sweeps, m.Orphans, m.Repairs, m.Recoveries,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -91,12 +91,15 @@ func healthOf(plane string, err error) sandbox.Health {
 
 func (s *Sandboxes) checkRoutes(ctx context.Context, rec sandbox.Record) error {
 	for _, g := range rec.Guilds {
-		id, err := s.store.Route(ctx, g)
+		id, active, err := s.store.Route(ctx, g)
 		if err != nil {
 			return err
 		}
 		if id != rec.ID {
 			return fmt.Errorf("guild %s routes to %s", g, id)
+		}
+		if !active {
+			return fmt.Errorf("guild %s is reserved but not yet routed (the reconciler activates it)", g)
 		}
 	}
 	return nil

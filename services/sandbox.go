@@ -93,11 +93,13 @@ type Sandboxes struct {
 	log     *slog.Logger
 	metrics *Metrics // nil: no metrics
 	watch   *watchHub
+	// instance is this process's instance id (see runHeartbeat).
+	instance string
 }
 
 // NewSandboxes returns the sandbox lifecycle over store.
 func NewSandboxes(store *jetstream.Store, cfg SandboxConfig, log *slog.Logger) *Sandboxes {
-	return &Sandboxes{store: store, cfg: cfg.withDefaults(), log: log, watch: newWatchHub()}
+	return &Sandboxes{store: store, cfg: cfg.withDefaults(), log: log, watch: newWatchHub(), instance: newInstanceID()}
 }
 
 func (s *Sandboxes) now() time.Time { return s.cfg.Now().UTC() }
