@@ -13,8 +13,9 @@ import (
 
 // CleanupCmd groups the cleanup commands.
 type CleanupCmd struct {
-	Run     CleanupRunCmd     `cmd:"" help:"Sweep now: expire sandboxes, finish interrupted creates and destroys, drop old records."`
-	Orphans CleanupOrphansCmd `cmd:"" help:"List resources (schemas, roles, Redis users and keys, sandbox messages, routes) that belong to no live sandbox."`
+	Run       CleanupRunCmd       `cmd:"" help:"Sweep now: expire sandboxes, finish interrupted creates and destroys, drop old records."`
+	Reconcile CleanupReconcileCmd `cmd:"" help:"Check every running sandbox and repair what differs from what create made (lost ACL users or roles, changed passwords, routes left pending)."`
+	Orphans   CleanupOrphansCmd   `cmd:"" help:"List resources (schemas, roles, Redis users and keys, sandbox messages, routes) that belong to no live sandbox."`
 }
 
 // CleanupRunCmd is `gaib cleanup run`.
@@ -81,5 +82,33 @@ func (c *CleanupOrphansCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 				}
 			}
 		})
+	})
+}
+
+// CleanupReconcileCmd is `gaib cleanup reconcile`.
+type CleanupReconcileCmd struct{}
+
+// Run asks the cleanup service to reconcile now.
+func (CleanupReconcileCmd) Run(ctx context.Context, g *Globals, o *IO) error {
+	return g.withClient(func(cl *client.Client) error {
+		rep, err := client.Call[services.ReconcileReport](ctx, cl, sandbox.ServiceCleanup, "reconcile", struct{}{})
+		if err != nil {
+			return err
+		}
+		if err := g.out(o, rep, "", func() {
+			writeLine(o.Stdout, "Repaired %d, could not repair %d.", len(rep.Repaired), len(rep.Failed))
+			for _, r := range rep.Repaired {
+				writeLine(o.Stdout, "  %s %s: %s", r.Sandbox, r.Plane, r.Problem)
+			}
+			for _, f := range rep.Failed {
+				writeLine(o.Stdout, "  failed: %s", f)
+			}
+		}); err != nil {
+			return err
+		}
+		if len(rep.Failed) > 0 && !g.JSON {
+			return sandbox.Errorf(sandbox.CodeInternal, "%d repairs failed", len(rep.Failed))
+		}
+		return nil
 	})
 }

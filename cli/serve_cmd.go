@@ -43,6 +43,9 @@ type ServeCmd struct {
 	MaxTTL           string   `name:"max-ttl" default:"168h" help:"Longest TTL accepted (also the most time left after extend)."`
 	Retention        string   `default:"24h" help:"How long destroyed sandboxes stay visible to list --all."`
 	SweepInterval    string   `default:"30s" help:"Time between cleanup sweeps (expiry, resumed destroys)."`
+	InstanceGrace    string   `default:"5s" help:"An instance that has not heartbeat for this long is dead: its creates are undone and its destroys finished."`
+	RecoveryInterval string   `default:"2s" help:"How often abandoned creates and destroys are looked for."`
+	Reconcile        string   `name:"reconcile-interval" default:"1m" help:"How often running sandboxes are checked and repaired (lost ACL users or roles, pending routes)."`
 	Only             []string `enum:"sandbox,router,cleanup" placeholder:"PART" help:"Run only these parts (sandbox, router, cleanup; repeatable)."`
 	Postgres         string   `env:"DATABASE_URL" placeholder:"URL" help:"Postgres to create sandbox schemas and roles in, as a role that may create roles (default: a managed local cluster from the installed postgresql binaries)."`
 	Redis            string   `env:"REDIS_URL" placeholder:"URL" help:"Redis to create sandbox ACL users in, as an admin user (default: a managed local redis-server)."`
@@ -61,6 +64,8 @@ type ServeCmd struct {
 type settings struct {
 	ttl              sandbox.TTLBounds
 	retention, sweep time.Duration
+	grace, recovery  time.Duration
+	reconcile        time.Duration
 }
 
 func (c *ServeCmd) settings() (settings, error) {
@@ -72,7 +77,8 @@ func (c *ServeCmd) settings() (settings, error) {
 	}{
 		{"--default-ttl", c.DefaultTTL, &s.ttl.Default}, {"--min-ttl", c.MinTTL, &s.ttl.Min},
 		{"--max-ttl", c.MaxTTL, &s.ttl.Max}, {"--retention", c.Retention, &s.retention},
-		{"--sweep-interval", c.SweepInterval, &s.sweep},
+		{"--sweep-interval", c.SweepInterval, &s.sweep}, {"--instance-grace", c.InstanceGrace, &s.grace},
+		{"--recovery-interval", c.RecoveryInterval, &s.recovery}, {"--reconcile-interval", c.Reconcile, &s.reconcile},
 	} {
 		d, err := sandbox.ParseTTL(f.val)
 		if err != nil {
@@ -118,7 +124,7 @@ func (c *ServeCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 		AdminCreds: c.AdminCreds, MaxGuilds: c.MaxGuilds, MaxSandboxes: c.MaxSandboxes, ConnectionLimit: c.ConnLimit,
 		ReservedConnections: c.ReservedConns, RedisMaxMemory: c.RedisMaxMemory, RedisMaxMemoryPolicy: c.RedisPolicy, SandboxStreamBytes: streamBytes, Listen: c.Listen, Workers: c.Workers,
 		Replicas: c.Replicas, MaxPerOwner: c.MaxPerOwner, TTL: set.ttl, Retention: set.retention,
-		SweepInterval: set.sweep, Only: c.Only, Postgres: c.Postgres, Redis: c.Redis,
+		SweepInterval: set.sweep, InstanceGrace: set.grace, RecoveryInterval: set.recovery, ReconcileInterval: set.reconcile, Only: c.Only, Postgres: c.Postgres, Redis: c.Redis,
 		SchemaMigrations: c.SchemaMigrations, MetricsListen: c.MetricsListen, PostgresBin: c.PostgresBin,
 		RedisServer: c.RedisServer, NoPostgres: c.NoPostgres, NoRedis: c.NoRedis,
 		Secret: os.Getenv("GAIB_SECRET"), Debug: c.Debug, HTTPListen: c.HTTP, HTTPInsecure: c.HTTPInsecure,

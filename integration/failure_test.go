@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -195,6 +196,15 @@ func TestDestroyStoppedHalfWayResumes(t *testing.T) {
 	// Routes went first: the guild already routes to production.
 	if _, _, err := pm.Store.Route(context.Background(), guildA); !errors.Is(err, sandbox.ErrNotFound) {
 		t.Fatalf("route kept: %v", err)
+	}
+	// The outage of one plane did not stop the others: Postgres and NATS are torn down and
+	// the record says so; only Redis is left.
+	if !slices.Contains(st.TornDown, "postgres") || !slices.Contains(st.TornDown, "nats") || slices.Contains(st.TornDown, "redis") {
+		t.Fatalf("planes torn down during the Redis outage: %v", st.TornDown)
+	}
+	var n int
+	if err := pm.admin(t).QueryRow(context.Background(), `SELECT count(*) FROM pg_roles WHERE rolname = $1`, rec.Resources.Role).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the Postgres role survived the Redis outage: %d %v", n, err)
 	}
 
 	rs, err = embedded.StartRedis(embedded.RedisOptions{Dir: dir, Port: port, Ephemeral: true})

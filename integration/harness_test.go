@@ -100,7 +100,7 @@ func startMeshWith(t testing.TB, d *authtest.Deployment, cfg services.MeshConfig
 		t.Fatalf("start mesh: %v", err)
 	}
 	t.Cleanup(func() { _ = m.Stop() })
-	tm := &testMesh{URL: url, NC: nc, Store: store, Mesh: m, Deployment: d, creds: map[string]string{}}
+	tm := &testMesh{URL: url, NC: nc, Store: store, Mesh: m, Deployment: d, creds: deploymentCreds(d)}
 	tm.identity(t, tester, sandbox.RoleAdmin)
 	return tm
 }
@@ -135,6 +135,15 @@ func startOpenMesh(t testing.TB, cfg services.MeshConfig) *testMesh {
 		t.Fatal(err)
 	}
 	return &testMesh{URL: url, NC: nc, Store: store, Mesh: m, creds: map[string]string{}}
+}
+
+// identitiesOf keeps the credential files of each deployment's identities, so that two
+// meshes on one deployment (two instances) share them.
+var identitiesOf sync.Map
+
+func deploymentCreds(d *authtest.Deployment) map[string]string {
+	v, _ := identitiesOf.LoadOrStore(d, map[string]string{})
+	return v.(map[string]string)
 }
 
 // identity registers an identity with role and returns the path of its credential file.

@@ -57,6 +57,11 @@ type Config struct {
 	Retention time.Duration
 	// SweepInterval is the time between cleanup sweeps. Default 30s.
 	SweepInterval time.Duration
+	// InstanceGrace is how long an instance counts as alive after its last heartbeat
+	// (default 5s): its creates and destroys are recovered after it. RecoveryInterval is
+	// how often abandoned work is looked for (default 2s), ReconcileInterval how often
+	// running sandboxes are repaired (default 1m).
+	InstanceGrace, RecoveryInterval, ReconcileInterval time.Duration
 	// Only limits the parts run (sandbox, router, cleanup); empty runs all.
 	Only []string
 	// Postgres and Redis are the admin URLs of external servers; empty starts managed ones.

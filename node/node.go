@@ -51,9 +51,12 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	store, err := gjs.Open(ctx, js, gjs.Config{Replicas: c.Replicas, SandboxStreamMaxBytes: c.SandboxStreamBytes})
+	store, err := gjs.Open(ctx, js, gjs.Config{Replicas: c.Replicas, SandboxStreamMaxBytes: c.SandboxStreamBytes, InstanceGrace: c.InstanceGrace})
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
+	}
+	if err := store.ClaimFingerprint(ctx, secret.Fingerprint()); err != nil {
+		return err
 	}
 	revocations := services.RevocationList{Store: store, Issuer: np.identity.issuer}
 	publisher, stopSystem, err := np.identity.publisher(ctx, np.url, revocations, log)
@@ -106,6 +109,7 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	}
 	mesh, err := services.StartMesh(ctx, nc, store, services.MeshConfig{
 		Workers: c.Workers, Only: c.Only, SweepInterval: c.SweepInterval, Retention: c.Retention, Metrics: metrics,
+		HeartbeatInterval: heartbeatOf(c.InstanceGrace), RecoveryInterval: c.RecoveryInterval, ReconcileInterval: c.ReconcileInterval,
 		Sandbox: services.SandboxConfig{MaxPerOwner: c.MaxPerOwner, MaxGuilds: c.MaxGuilds, MaxSandboxes: maxSandboxes, TTL: c.TTL,
 			NATSURL: WithoutUserinfo(np.url), Planes: planes, Issuer: np.identity.issuer, Account: publisher},
 	}, log)
@@ -166,3 +170,7 @@ func (c *Config) maxSandboxes(fits int) (int, error) {
 	}
 	return c.MaxSandboxes, nil
 }
+
+// heartbeatOf is the heartbeat interval for a grace period: a fifth of it, so a live
+// instance is never taken for dead (0: the default).
+func heartbeatOf(grace time.Duration) time.Duration { return grace / 5 }

@@ -78,3 +78,11 @@ func decodeSecret(s string) ([]byte, bool) {
 	}
 	return nil, false
 }
+
+// Fingerprint identifies the secret without revealing it: every instance of a mesh must
+// have the same one (they derive the same passwords and NATS keys from it).
+func (s Secret) Fingerprint() string {
+	m := hmac.New(sha256.New, s)
+	m.Write([]byte("gaib-secret-fingerprint"))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))[:16]
+}

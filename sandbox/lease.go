@@ -6,8 +6,12 @@ import "time"
 // destroy. Only the holder works on it while the holder is alive (its heartbeat is in the
 // instances bucket); the work of a holder that died is finished or undone by the recovery.
 type Lease struct {
-	// Holder is the instance id (InstanceSubject's token; see services.Instance).
+	// Holder is the instance id (see services.Sandboxes.Instance): the lease is abandoned
+	// when that instance stops heartbeating.
 	Holder string `json:"holder"`
+	// Token names the operation holding it: two operations of one instance never share a
+	// lease.
+	Token string `json:"token"`
 	// Op is what the holder does: "create" or "destroy".
 	Op string `json:"op"`
 	// Actor is who asked for it (the authenticated identity).

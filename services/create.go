@@ -34,9 +34,16 @@ func (s *Sandboxes) Create(ctx context.Context, c Caller, req sandbox.CreateRequ
 	var undo undoStack
 	fail := func(err error) (sandbox.Record, error) {
 		undo.run(s.log, "create "+rec.ID)
+		if ctx.Err() != nil {
+			// The caller stopped waiting: it was (or will be) told there was no answer, and
+			// indeed nothing was created. A retry with the same key creates it.
+			return sandbox.Record{}, sandbox.Errorf(sandbox.CodeUnavailable,
+				"the create of %q ran out of time and was undone (%v): nothing was created", rec.Name, err)
+		}
 		return sandbox.Record{}, err
 	}
-	rec.Lease = &sandbox.Lease{Holder: s.instance, Op: sandbox.LeaseCreate, Actor: c.Name, Since: s.now()}
+	rec.Lease = &sandbox.Lease{Holder: s.instance, Token: sandbox.NewID(), Op: sandbox.LeaseCreate, Actor: c.Name, Since: s.now()}
+	token := rec.Lease.Token
 	if rec, err = s.store.CreateRecord(ctx, rec); err != nil {
 		return fail(err)
 	}
@@ -86,7 +93,7 @@ func (s *Sandboxes) Create(ctx context.Context, c Caller, req sandbox.CreateRequ
 		if r.Status != sandbox.StatusProvisioning {
 			return sandbox.Errorf(sandbox.CodeWrongState, "sandbox %s became %s while it was created", r.ID, r.Status)
 		}
-		if r.Lease == nil || r.Lease.Holder != s.instance {
+		if r.Lease == nil || r.Lease.Token != token {
 			return sandbox.Errorf(sandbox.CodeUnavailable, "the create of %s took too long and was taken over", r.ID)
 		}
 		r.Status, r.Lease = sandbox.StatusRunning, nil

@@ -31,7 +31,7 @@ func (s *Sandboxes) destroy(ctx context.Context, rec sandbox.Record, actor, acti
 		if rec.Status == sandbox.StatusDestroyed {
 			return rec, nil
 		}
-		claimed, err := s.claimDestroy(ctx, rec.ID, actor)
+		claimed, err := s.claimDestroy(ctx, rec.ID, actor, sandbox.NewID())
 		switch {
 		case errors.Is(err, errAlreadyDestroyed):
 			return s.store.Record(ctx, rec.ID)
@@ -50,12 +50,12 @@ func (s *Sandboxes) destroy(ctx context.Context, rec sandbox.Record, actor, acti
 // errBusy: another live instance is destroying the sandbox.
 var errBusy = errors.New("another instance is destroying it")
 
-// claimDestroy leases the record to this instance for a destroy. A destroy in progress
-// elsewhere is errBusy unless its instance died (then it is taken over); a create in
-// progress elsewhere cannot be destroyed yet.
-func (s *Sandboxes) claimDestroy(ctx context.Context, id, actor string) (sandbox.Record, error) {
+// claimDestroy leases the record to this operation (token) for a destroy. A destroy in
+// progress (in this instance or another) is errBusy unless its instance died (then it is
+// taken over); a create in progress cannot be destroyed yet.
+func (s *Sandboxes) claimDestroy(ctx context.Context, id, actor, token string) (sandbox.Record, error) {
 	return s.store.UpdateRecord(ctx, id, func(r *sandbox.Record) error {
-		live := r.Lease != nil && r.Lease.Holder != s.instance && !s.abandoned(ctx, r.Lease)
+		live := r.Lease != nil && r.Lease.Token != token && !s.abandoned(ctx, r.Lease)
 		switch {
 		case r.Status == sandbox.StatusDestroyed:
 			return errAlreadyDestroyed
@@ -67,7 +67,7 @@ func (s *Sandboxes) claimDestroy(ctx context.Context, id, actor string) (sandbox
 			return sandbox.Errorf(sandbox.CodeWrongState, "sandbox %q is still being created; try again in a moment", r.Name)
 		}
 		r.Status, r.UpdatedAt, r.Error = sandbox.StatusDestroying, s.now(), nil
-		r.Lease = &sandbox.Lease{Holder: s.instance, Op: sandbox.LeaseDestroy, Actor: actor, Since: s.now()}
+		r.Lease = &sandbox.Lease{Holder: s.instance, Token: token, Op: sandbox.LeaseDestroy, Actor: actor, Since: s.now()}
 		return nil
 	})
 }
@@ -95,7 +95,7 @@ func (s *Sandboxes) finishDestroy(ctx context.Context, before, rec sandbox.Recor
 	if err := s.teardown(ctx, rec); err != nil {
 		derr := sandbox.Errorf(sandbox.CodeInternal, "destroy of %q stopped: %v (run destroy again to resume)", rec.Name, err)
 		_, _ = s.store.UpdateRecord(context.WithoutCancel(ctx), rec.ID, func(r *sandbox.Record) error {
-			if r.Lease != nil && r.Lease.Holder == s.instance {
+			if r.Lease != nil && r.Lease.Token == rec.Lease.Token {
 				r.Lease = nil
 			}
 			r.Error, r.UpdatedAt = derr, s.now()
