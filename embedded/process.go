@@ -177,7 +177,7 @@ func managedDir(dataDir, name string, users ...string) string {
 		return dir
 	}
 	sum := sha256.Sum256([]byte(dataDir))
-	return filepath.Join("/var/lib/gaib", name+"-"+hex.EncodeToString(sum[:6]))
+	return filepath.Join(fallbackRoot, name+"-"+hex.EncodeToString(sum[:6]))
 }
 
 // process is a running child server.

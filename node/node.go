@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/arrakis/gaib/embedded"
 	gjs "github.com/arrakis/gaib/jetstream"
 	"github.com/arrakis/gaib/sandbox"
 	"github.com/arrakis/gaib/services"
@@ -35,6 +36,14 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	secret, err := loadSecret(c.Secret, c.DataDir)
 	if err != nil {
 		return err
+	}
+	// Managed servers of data dirs that were deleted go with them.
+	if removed, err := embedded.PruneManaged(); err != nil {
+		fmt.Fprintln(stderr, "gaib: warning: pruning managed servers of deleted data dirs:", err)
+	} else {
+		for _, d := range removed {
+			fmt.Fprintf(stderr, "gaib: removed %s: its data dir is gone\n", d)
+		}
 	}
 
 	np, err := c.startNATS(secret)

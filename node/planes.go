@@ -39,7 +39,11 @@ func (c *Config) planes(ctx context.Context, secret sandbox.Secret, stderr io.Wr
 	}()
 	if !c.NoPostgres {
 		pgURL, where, err := managed(stderr, "postgres", "no database", c.Postgres, &closers, func() (string, func(), error) {
-			pg, err := embedded.StartPostgres(embedded.PostgresOptions{Dir: embedded.PostgresDir(c.DataDir), BinDir: c.PostgresBin})
+			dir := embedded.PostgresDir(c.DataDir)
+			if err := c.bindManaged(dir, stderr); err != nil {
+				return "", nil, err
+			}
+			pg, err := embedded.StartPostgres(embedded.PostgresOptions{Dir: dir, BinDir: c.PostgresBin})
 			if err != nil {
 				return "", nil, err
 			}
@@ -70,7 +74,11 @@ func (c *Config) planes(ctx context.Context, secret sandbox.Secret, stderr io.Wr
 	}
 	if !c.NoRedis {
 		redisURL, where, err := managed(stderr, "redis", "no Redis user", c.Redis, &closers, func() (string, func(), error) {
-			r, err := embedded.StartRedis(embedded.RedisOptions{Dir: embedded.RedisDir(c.DataDir), Binary: c.RedisServer,
+			dir := embedded.RedisDir(c.DataDir)
+			if err := c.bindManaged(dir, stderr); err != nil {
+				return "", nil, err
+			}
+			r, err := embedded.StartRedis(embedded.RedisOptions{Dir: dir, Binary: c.RedisServer,
 				MaxMemory: c.RedisMaxMemory, MaxMemoryPolicy: c.RedisMaxMemoryPolicy})
 			if err != nil {
 				return "", nil, err
@@ -111,4 +119,14 @@ func managed(stderr io.Writer, plane, without, url string, closers *[]func(), st
 	}
 	*closers = append(*closers, stop)
 	return url, "managed", nil
+}
+
+// bindManaged ties a managed server's directory outside the data dir to the data dir (see
+// embedded.BindManagedDir) and says when it removed one left by an earlier data dir.
+func (c *Config) bindManaged(dir string, stderr io.Writer) error {
+	removed, err := embedded.BindManagedDir(c.DataDir, dir)
+	if removed != "" {
+		fmt.Fprintf(stderr, "gaib: removed %s: it belonged to an earlier data dir at %s\n", removed, c.DataDir)
+	}
+	return err
 }
