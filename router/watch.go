@@ -35,7 +35,11 @@ func Watch(ctx context.Context, routes jetstream.KeyValue, t *Table, loaded chan
 			}
 			id := ""
 			if e.Operation() == jetstream.KeyValuePut {
-				id = string(e.Value())
+				var ok bool
+				if id, ok = routeTarget(e.Value()); !ok {
+					id = "" // a value the router cannot read routes nowhere
+					t.invalid.Add(1)
+				}
 			}
 			t.Set(e.Key(), id, e.Revision())
 		}
