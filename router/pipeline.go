@@ -38,15 +38,18 @@ type pipeline struct {
 	draining atomic.Bool
 
 	published atomic.Uint64 // items read, counted before publishing
-	mu        sync.Mutex
-	settled   uint64    // items settled
-	acked     uint64    // gateway sequence of the last item settled
-	ackedSent time.Time // and when it was published
+	// failing is set while settle retries an event: pull publishes nothing meanwhile.
+	failing    atomic.Bool
+	reconnects uint64 // the connection's reconnects when the run started
+	mu         sync.Mutex
+	settled    uint64    // items settled
+	acked      uint64    // gateway sequence of the last item settled
+	ackedSent  time.Time // and when it was published
 }
 
 func (r *Router) newPipeline(cons jetstream.Consumer, skip map[uint64]bool, acked uint64) *pipeline {
 	return &pipeline{
-		r: r, cons: cons, skip: skip, acked: acked, ackedSent: time.Now(),
+		r: r, cons: cons, skip: skip, acked: acked, ackedSent: time.Now(), reconnects: r.nc.Stats().Reconnects,
 		queue:  make(chan *item, r.cfg.Window),
 		window: newBudget(r.cfg.WindowBytes),
 	}
@@ -107,28 +110,37 @@ func (p *pipeline) pull(ctx context.Context) error {
 		x := &item{msg: msg, seq: seq, sent: time.Now()}
 		// Counted before publishing: position() must never believe nothing is in flight.
 		p.published.Add(1)
+		var stop error
 		if p.skip[seq] {
 			delete(p.skip, seq)
 			r.stats.skipped.Add(1)
-		} else if err := p.publish(ctx, x); err != nil {
-			return nil // ctx ended while waiting for room
+		} else if stop = p.publish(ctx, x); stop != nil && x.err == nil {
+			return nil // ctx ended before it was published
 		}
 		select {
 		case p.queue <- x:
 		case <-ctx.Done():
 			return nil
 		}
+		if stop != nil {
+			return stop
+		}
 	}
 }
+
+// errDisrupted ends a run whose connection failed: what it published last may be lost
+// while later events would be stored, so nothing more is published before the outputs
+// are read back.
+var errDisrupted = fmt.Errorf("%w: connection disrupted", errUncertain)
 
 // publish routes x and sends its output asynchronously, once the window has room.
 func (p *pipeline) publish(ctx context.Context, x *item) error {
 	r := p.r
-	in := &nats.Msg{Subject: x.msg.Subject(), Data: x.msg.Data(), Header: x.msg.Headers()}
-	if size := eventSize(in); size > r.cfg.MaxEventBytes {
-		x.out, x.dest = r.deadLetter(x.seq, in, size), toDeadLetter
+	hdr, data := x.msg.Headers(), x.msg.Data()
+	if size := eventSize(hdr, data); size > r.cfg.MaxEventBytes {
+		x.out, x.dest = r.deadLetter(x.seq, x.msg.Subject(), size), toDeadLetter
 	} else {
-		subject, dest, why := r.decide(in.Subject, in.Data)
+		subject, dest, why := r.decide(x.msg.Subject(), data)
 		switch why {
 		case notJSON:
 			r.stats.parseErrors.Add(1)
@@ -139,13 +151,28 @@ func (p *pipeline) publish(ctx context.Context, x *item) error {
 			r.stats.unroutable.Add(1)
 			return nil
 		}
-		x.out, x.dest = output(subject, x.seq, in), dest
+		x.out, x.dest = output(subject, x.seq, hdr, data), dest
 	}
 	x.size = len(x.out.Data)
 	if err := p.window.acquire(ctx, x.size); err != nil {
 		return err
 	}
+	// Nothing overtakes an event being retried.
+	for p.failing.Load() {
+		if !sleep(ctx, 5*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
+	// After a reconnect, the events published before it may be lost: publishing more would
+	// store them ahead of those.
+	if r.nc.Stats().Reconnects != p.reconnects {
+		x.err = errDisrupted
+		return errDisrupted
+	}
 	x.fut, x.err = r.js.PublishMsgAsync(x.out, noRetry)
+	if x.err != nil {
+		return fmt.Errorf("%w: %v", errDisrupted, x.err)
+	}
 	return nil
 }
 
@@ -207,6 +234,8 @@ func (p *pipeline) store(ctx context.Context, x *item) error {
 			return ctx.Err()
 		}
 	}
+	p.failing.Store(true)
+	defer p.failing.Store(false)
 	defer r.health.release(x.seq)
 	for backoff := 10 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
 		kind := failureKind(err)
@@ -226,9 +255,7 @@ func (p *pipeline) store(ctx context.Context, x *item) error {
 		if p.draining.Load() {
 			return fmt.Errorf("stopping with gateway event %d not stored: %w", x.seq, err)
 		}
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
+		if !sleep(ctx, backoff) {
 			return ctx.Err()
 		}
 		if x.dest != toDeadLetter {

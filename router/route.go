@@ -2,7 +2,6 @@ package router
 
 import (
 	"encoding/json"
-	"strconv"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -67,22 +66,24 @@ func (r *Router) decide(subject string, payload []byte) (string, destination, no
 // output builds the message the router publishes for gateway event seq: the event,
 // unchanged, with the gateway's JetStream controls removed and the router's sequence
 // header and message id added.
-func output(subject string, seq uint64, in *nats.Msg) *nats.Msg {
-	h := make(nats.Header, len(in.Header)+2)
-	for k, v := range in.Header {
+func output(subject string, seq uint64, hdr nats.Header, data []byte) *nats.Msg {
+	h := make(nats.Header, len(hdr)+2)
+	for k, v := range hdr {
 		// Expected sequences, message id, TTL, rollup were meant for the gateway stream.
 		if !strings.HasPrefix(k, "Nats-") {
 			h[k] = v
 		}
 	}
 	stamp(h, seq)
-	return &nats.Msg{Subject: subject, Data: in.Data, Header: h}
+	return &nats.Msg{Subject: subject, Data: data, Header: h}
 }
 
-// stamp sets the headers every output carries.
+// stamp sets the headers every output carries (one allocation for both values).
 func stamp(h nats.Header, seq uint64) {
-	h[sandbox.HeaderGatewaySeq] = []string{strconv.FormatUint(seq, 10)}
-	h[jetstream.MsgIDHeader] = []string{sandbox.GatewayMsgID(seq)}
+	id := sandbox.GatewayMsgID(seq)
+	vals := [2]string{id[len(sandbox.GatewayMsgIDPrefix):], id}
+	h[sandbox.HeaderGatewaySeq] = vals[0:1:1]
+	h[jetstream.MsgIDHeader] = vals[1:2:2]
 }
 
 // DeadLetter is the body of a dead-letter reference: the event itself stays in the
@@ -96,22 +97,22 @@ type DeadLetter struct {
 }
 
 // deadLetter builds the reference published instead of an event too large to forward.
-func (r *Router) deadLetter(seq uint64, in *nats.Msg, size int) *nats.Msg {
-	prod, ok := sandbox.StripGateway(in.Subject)
+func (r *Router) deadLetter(seq uint64, subject string, size int) *nats.Msg {
+	prod, ok := sandbox.StripGateway(subject)
 	if !ok {
-		prod = in.Subject
+		prod = subject
 	}
 	const reason = "max_event_bytes"
-	body, _ := json.Marshal(DeadLetter{GatewayStream: r.cfg.Stream, GatewaySeq: seq, Subject: in.Subject, Bytes: size, Reason: reason})
+	body, _ := json.Marshal(DeadLetter{GatewayStream: r.cfg.Stream, GatewaySeq: seq, Subject: subject, Bytes: size, Reason: reason})
 	h := nats.Header{sandbox.HeaderDeadLetterReason: []string{reason}}
 	stamp(h, seq)
 	return &nats.Msg{Subject: sandbox.DeadLetterSubject(prod), Data: body, Header: h}
 }
 
 // eventSize is what an event weighs on the wire: payload and headers.
-func eventSize(m *nats.Msg) int {
-	n := len(m.Data)
-	for k, vs := range m.Header {
+func eventSize(hdr nats.Header, data []byte) int {
+	n := len(data)
+	for k, vs := range hdr {
 		for _, v := range vs {
 			n += len(k) + len(v) + 4
 		}

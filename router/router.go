@@ -327,10 +327,15 @@ func (r *Router) route(ctx context.Context, l *lease, p *pipeline, rcv recovered
 	}
 }
 
-func sleep(ctx context.Context, d time.Duration) {
+// sleep waits d, or less when ctx ends (it then returns false).
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
 	case <-ctx.Done():
-	case <-time.After(d):
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

@@ -26,9 +26,16 @@ const (
 // events.member.join → gaib.deadletter.events.member.join.
 func DeadLetterSubject(subject string) string { return DeadLetterPrefix + "." + subject }
 
+// GatewayMsgIDPrefix opens the message id of every router output.
+const GatewayMsgIDPrefix = "gw-"
+
 // GatewayMsgID returns the JetStream message id of the router output of gateway sequence
-// seq ("gw-<seq>"): the output streams' duplicate window drops a repeat of it.
-func GatewayMsgID(seq uint64) string { return "gw-" + strconv.FormatUint(seq, 10) }
+// seq ("gw-<seq>"): the output streams' duplicate window drops a repeat of it. The sequence
+// in decimal is its suffix after GatewayMsgIDPrefix.
+func GatewayMsgID(seq uint64) string {
+	var b [len(GatewayMsgIDPrefix) + 20]byte
+	return string(strconv.AppendUint(append(b[:0], GatewayMsgIDPrefix...), seq, 10))
+}
 
 // RouterOutputFilters are subject filters that together cover everything the router
 // publishes: production, every sandbox, the dead letters. Streams capturing any of them
