@@ -107,7 +107,7 @@ func runBench(b *testing.B, start starter) benchRun {
 	}
 	_ = sub.Flush()
 	publish := func(i int) {
-		if _, err := e.js.PublishAsync(sandbox.GatewaySubject("events.member.join"), benchEvent(i, time.Now())); err != nil {
+		if _, err := e.js.PublishAsync(sandbox.GatewaySubject("events.member.join"), benchEvent(i, time.Now()), noStall); err != nil {
 			b.Fatal(err)
 		}
 	}

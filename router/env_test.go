@@ -107,7 +107,7 @@ func envelope(guild string, i int, pad int) []byte {
 func (e *env) publish(first, n int, guildOf func(i int) string) {
 	e.t.Helper()
 	for i := first; i < first+n; i++ {
-		if _, err := e.js.PublishAsync(sandbox.GatewaySubject("events.member.join"), envelope(guildOf(i), i, 64)); err != nil {
+		if _, err := e.js.PublishAsync(sandbox.GatewaySubject("events.member.join"), envelope(guildOf(i), i, 64), noStall); err != nil {
 			e.t.Fatal(err)
 		}
 	}
@@ -117,6 +117,10 @@ func (e *env) publish(first, n int, guildOf func(i int) string) {
 		e.t.Fatal("gateway publishes not acknowledged")
 	}
 }
+
+// noStall lets a test publisher wait for room in its window as long as a slow server
+// needs (race detector, shared machine).
+var noStall = jetstream.WithStallWait(time.Minute)
 
 // cutter is a loopback TCP proxy in front of a server that can cut every connection
 // through it at once, the way a crashed process or a network partition does: no drain,

@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/arrakis/gaib/sandbox"
 )
 
 // item is one gateway event on its way through the pipeline, in gateway order.
@@ -84,6 +86,9 @@ func (p *pipeline) pull(ctx context.Context) error {
 	var last, delivered uint64
 	for {
 		msg, err := it.Next()
+		if errors.Is(err, jetstream.ErrNoHeartbeat) && ctx.Err() == nil {
+			continue // the iterator pulls again; a message lost meanwhile shows as a gap
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -110,11 +115,11 @@ func (p *pipeline) pull(ctx context.Context) error {
 		x := &item{msg: msg, seq: seq, sent: time.Now()}
 		// Counted before publishing: position() must never believe nothing is in flight.
 		p.published.Add(1)
-		var stop error
+		var halt error
 		if p.skip[seq] {
 			delete(p.skip, seq)
 			r.stats.skipped.Add(1)
-		} else if stop = p.publish(ctx, x); stop != nil && x.err == nil {
+		} else if halt = p.publish(ctx, x); halt != nil && x.err == nil {
 			return nil // ctx ended before it was published
 		}
 		select {
@@ -122,8 +127,8 @@ func (p *pipeline) pull(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		}
-		if stop != nil {
-			return stop
+		if halt != nil {
+			return halt
 		}
 	}
 }
@@ -138,6 +143,10 @@ func (p *pipeline) publish(ctx context.Context, x *item) error {
 	r := p.r
 	hdr, data := x.msg.Headers(), x.msg.Data()
 	if size := eventSize(hdr, data); size > r.cfg.MaxEventBytes {
+		if _, ok := sandbox.StripGateway(x.msg.Subject()); !ok && r.cfg.Route == nil {
+			r.stats.unroutable.Add(1)
+			return nil
+		}
 		x.out, x.dest = r.deadLetter(x.seq, x.msg.Subject(), size), toDeadLetter
 	} else {
 		subject, dest, why := r.decide(x.msg.Subject(), data)

@@ -72,7 +72,9 @@ func (r *Router) streamNames(ctx context.Context, filter string) (map[string]boo
 }
 
 // scan reads stream's messages stored between lo and hi and records the router outputs
-// of gateway events after acked.
+// of gateway events after acked. It reads up to the stream's last sequence as its leader
+// reports it: the reading consumer may sit on a replica still catching up (a node that
+// just returned), and stopping at that replica's end would miss outputs.
 func (r *Router) scan(ctx context.Context, name string, lo, hi time.Time, acked uint64, verify bool, out *recovered) error {
 	st, err := r.js.Stream(ctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -91,7 +93,7 @@ func (r *Router) scan(ctx context.Context, name string, lo, hi time.Time, acked 
 	if err != nil {
 		return err
 	}
-	for {
+	for empty := 0; ; {
 		batch, err := oc.Fetch(1000, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
 			return err
@@ -107,9 +109,7 @@ func (r *Router) scan(ctx context.Context, name string, lo, hi time.Time, acked 
 				done = true
 				continue
 			}
-			if meta.NumPending == 0 {
-				done = true
-			}
+			done = done || meta.Sequence.Stream >= state.LastSeq
 			seq, err := strconv.ParseUint(m.Headers().Get(sandbox.HeaderGatewaySeq), 10, 64)
 			if err != nil || seq <= acked || out.stored[seq] {
 				continue
@@ -130,8 +130,20 @@ func (r *Router) scan(ctx context.Context, name string, lo, hi time.Time, acked 
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
 			return err
 		}
-		if done || n == 0 {
+		if done {
 			return nil
+		}
+		if n > 0 {
+			empty = 0
+			continue
+		}
+		// Nothing came for a while: either the last message was deleted since the leader
+		// reported it, or the replica is stuck.
+		if empty++; empty >= 10 {
+			if _, err := st.GetMsg(ctx, state.LastSeq); errors.Is(err, jetstream.ErrMsgNotFound) {
+				return nil
+			}
+			return fmt.Errorf("read back stalled before sequence %d", state.LastSeq)
 		}
 	}
 }

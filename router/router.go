@@ -141,10 +141,22 @@ func (r *Router) Healthy() error {
 
 func (r *Router) setLeader(s string) { r.leader.Store(&s) }
 
-// watch keeps the table fed from the routes bucket, restarting the watch when it fails.
+// watch keeps the table fed from the routes bucket, restarting the watch when it fails;
+// loaded is closed once a watch has loaded the table.
 func (r *Router) watch(ctx context.Context, loaded chan<- struct{}) {
-	for signal := loaded; ctx.Err() == nil; signal = nil {
-		err := Watch(ctx, r.routes, r.table, signal)
+	var once sync.Once
+	for ctx.Err() == nil {
+		ready, ended := make(chan struct{}), make(chan struct{})
+		go func() {
+			select {
+			case <-ready:
+				r.health.set(partWatch, nil)
+				once.Do(func() { close(loaded) })
+			case <-ended:
+			}
+		}()
+		err := Watch(ctx, r.routes, r.table, ready)
+		close(ended)
 		if ctx.Err() != nil {
 			return
 		}
@@ -287,6 +299,9 @@ func (r *Router) route(ctx context.Context, l *lease, p *pipeline, rcv recovered
 			return finish(nil, true, true)
 		case err := <-pulled:
 			pulled <- err // finish reads it again
+			if ctx.Err() != nil {
+				return finish(nil, true, true)
+			}
 			if err == nil {
 				err = errors.New("gateway consumer stopped")
 			}
