@@ -56,6 +56,9 @@ type Config struct {
 	// stream missing or failing) this long. Default 30s.
 	StallAfter time.Duration
 
+	// RoutesBucket is the routes bucket Start watches when given none. Default
+	// sandbox.BucketRoutes.
+	RoutesBucket string
 	// StateBucket is the KV bucket of leases and recorded positions. Default
 	// sandbox.BucketRouter.
 	StateBucket string
@@ -117,6 +120,9 @@ func (c Config) withDefaults(maxPayload int64) Config {
 	}
 	if c.StallAfter <= 0 {
 		c.StallAfter = 30 * time.Second
+	}
+	if c.RoutesBucket == "" {
+		c.RoutesBucket = sandbox.BucketRoutes
 	}
 	if c.StateBucket == "" {
 		c.StateBucket = sandbox.BucketRouter

@@ -10,6 +10,7 @@ import (
 
 	"github.com/arrakis/gaib/embedded/embeddedtest"
 	"github.com/arrakis/gaib/router"
+	"github.com/arrakis/gaib/sandbox"
 )
 
 // failoverCfg takes over fast: a standby routes within about a second of the last renewal.
@@ -43,14 +44,22 @@ func failover(t *testing.T, e *env, urlA, urlB string) {
 	e.publish(0, n/2, l.guildOf)
 	a, cutA := e.startRouter("a", urlA, failoverCfg)
 	eventually(t, "a to route", func() bool { return a.Active() })
+	consumerCreated := func() time.Time {
+		c, err := e.js.Consumer(testCtx(t), sandbox.StreamGateway, "router")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.CachedInfo().Created
+	}
+	created := consumerCreated()
 	b, cutB := e.startRouter("b", urlB, failoverCfg)
 	stop := make(chan struct{})
 	both := watchActive(a, b, stop)
 	var wg sync.WaitGroup
 	wg.Go(func() { e.publish(n/2, n/2, l.guildOf) })
 	eventually(t, "a to route a third", func() bool { return a.Counters().EventsIn >= n/3 })
-	if b.Active() {
-		t.Fatal("the standby routes while the active router is alive")
+	if b.Active() || !consumerCreated().Equal(created) {
+		t.Fatal("the standby routes, or replaced the consumer, while the active router is alive")
 	}
 	cutA.cut()
 	killed := time.Now()

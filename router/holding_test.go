@@ -122,3 +122,28 @@ func TestStartRefusesABufferingConnection(t *testing.T) {
 		t.Fatalf("a refused router touched the consumer: %v", err)
 	}
 }
+
+// A flood of 1 MB events goes through a window of a few MB, each stored once, with the
+// router watching the routes bucket it opens itself on its own connection.
+func TestLargeEventsFlowThroughASmallWindow(t *testing.T) {
+	e := newEnv(t, embeddedtest.NATS(t).ClientURL(), 1, time.Minute)
+	l := newLayout(e)
+	r, err := router.Start(testCtx(t), routerConn(t, "a", e.urls), nil,
+		router.Config{Instance: "a", WindowBytes: 3 << 20}, testLog(t, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Stop)
+	const n = 40
+	for i := range n {
+		if _, err := e.js.PublishAsync(sandbox.GatewaySubject("events.member.join"), envelope(l.guildOf(i), i, 1<<20), noStall); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-e.js.PublishAsyncComplete()
+	eventually(t, "every large event stored", func() bool { return l.count() == n })
+	if s := settled(t, r); s.DeadLetters != 0 || s.Routes != guilds/4 {
+		t.Fatalf("stats %+v", s)
+	}
+	l.check(t, 0, n)
+}

@@ -42,9 +42,11 @@ type Router struct {
 // Start starts a router on nc, a connection dedicated to it: the hot path must not share
 // a connection with the control plane (a flood of large events would starve or disconnect
 // it), and nc must not buffer publishes while reconnecting (connect it with
-// ConnectOptions). The router watches routes (the routes bucket) itself, creates its state
-// bucket and dead-letter stream, and runs until Stop or until ctx ends: standing by, taking
-// over, recovering and restarting on its own. Start returns once the route table is loaded.
+// ConnectOptions). The router watches the routes bucket itself (routes, or when nil the
+// bucket Config.RoutesBucket opened on nc, so that the watch too stays off the control
+// plane's connection), creates its state bucket and dead-letter stream, and runs until Stop
+// or until ctx ends: standing by, taking over, recovering and restarting on its own. Start
+// returns once the route table is loaded.
 func Start(ctx context.Context, nc *nats.Conn, routes jetstream.KeyValue, cfg Config, log *slog.Logger) (*Router, error) {
 	if nc.Opts.ReconnectBufSize >= 0 {
 		return nil, sandbox.Errorf(sandbox.CodeInvalidRequest,
@@ -53,6 +55,11 @@ func Start(ctx context.Context, nc *nats.Conn, routes jetstream.KeyValue, cfg Co
 	r, err := newRouter(nc, NewTable(), cfg, log)
 	if err != nil {
 		return nil, err
+	}
+	if routes == nil {
+		if routes, err = r.js.KeyValue(ctx, r.cfg.RoutesBucket); err != nil {
+			return nil, fmt.Errorf("routes bucket %s: %w", r.cfg.RoutesBucket, err)
+		}
 	}
 	r.routes = routes
 	if err := r.ensureStorage(ctx); err != nil {
