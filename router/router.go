@@ -5,9 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -16,246 +15,349 @@ import (
 	"github.com/arrakis/gaib/sandbox"
 )
 
-// Config configures a Router.
-type Config struct {
-	// Durable is the name of the router's durable consumer on the gateway stream; routers
-	// sharing it share the work. Default "router".
-	Durable string
-	// Window bounds the events published and not yet acknowledged by the output streams.
-	// Default 1024.
-	Window int
-	// AckWait is how long the gateway waits for an acknowledgement before redelivering.
-	// Default 10s.
-	AckWait time.Duration
-	// Route overrides the output subject (benchmarks: a bare pass-through). Default: by
-	// guild, through the route table.
-	Route func(subject string, payload []byte) string
-}
-
 // Router consumes the gateway stream and republishes each event, unchanged, to its
-// sandbox or to production.
+// sandbox or to production. Several routers may run against one gateway; they elect one
+// active router through a lease and the others stand by, ready to take over.
 type Router struct {
-	js    jetstream.JetStream
-	table *Table
-	cfg   Config
-	log   *slog.Logger
-	stats counters
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	state  jetstream.KeyValue // set by ensureStorage
+	routes jetstream.KeyValue // watched by the router itself (Start); nil with New
+	table  *Table
+	cfg    Config
+	log    *slog.Logger
+	stats  counters
+	health health
 
-	mu   sync.Mutex
-	cons jetstream.Consumer // set once Run has created it
+	active  atomic.Bool
+	acked   atomic.Uint64 // position last recorded
+	leader  atomic.Pointer[string]
+	lastRev uint64 // revision of our last write (run goroutine only)
+
+	cancel   context.CancelFunc
+	done     sync.WaitGroup
+	stopOnce sync.Once
 }
 
-// New returns a router that publishes through js (created with a publish window at least
-// cfg.Window) and routes with table.
+// Start starts a router on nc, a connection dedicated to it: the hot path must not share
+// a connection with the control plane (a flood of large events would starve or disconnect
+// it), and nc must not buffer publishes while reconnecting (connect it with
+// ConnectOptions). The router watches the routes bucket itself (routes, or when nil the
+// bucket Config.RoutesBucket opened on nc, so that the watch too stays off the control
+// plane's connection), creates its state bucket and dead-letter stream, and runs until Stop
+// or until ctx ends: standing by, taking over, recovering and restarting on its own. Start
+// returns once the route table is loaded.
+func Start(ctx context.Context, nc *nats.Conn, routes jetstream.KeyValue, cfg Config, log *slog.Logger) (*Router, error) {
+	if nc.Opts.ReconnectBufSize >= 0 {
+		return nil, sandbox.Errorf(sandbox.CodeInvalidRequest,
+			"the router's connection must not buffer publishes while reconnecting (connect with router.ConnectOptions)")
+	}
+	r, err := newRouter(nc, NewTable(), cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if routes == nil {
+		if routes, err = r.js.KeyValue(ctx, r.cfg.RoutesBucket); err != nil {
+			return nil, fmt.Errorf("routes bucket %s: %w", r.cfg.RoutesBucket, err)
+		}
+	}
+	r.routes = routes
+	if err := r.ensureStorage(ctx); err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, cancel)
+	r.cancel = func() { stop(); cancel() }
+	loaded := make(chan struct{})
+	r.done.Go(func() { r.watch(runCtx, loaded) })
+	select {
+	case <-loaded:
+	case <-ctx.Done():
+		r.Stop()
+		return nil, ctx.Err()
+	}
+	r.done.Go(func() { r.run(runCtx) })
+	return r, nil
+}
+
+// New returns a router that publishes through js's connection and routes with table, fed
+// by the caller (see Watch). Run it with Run.
+//
+// Deprecated: use Start, which owns its connection, watch and restarts.
 func New(js jetstream.JetStream, table *Table, cfg Config, log *slog.Logger) *Router {
-	if cfg.Durable == "" {
-		cfg.Durable = "router"
-	}
-	if cfg.Window <= 0 {
-		cfg.Window = 1024
-	}
-	if cfg.AckWait <= 0 {
-		cfg.AckWait = 10 * time.Second
-	}
-	r := &Router{js: js, table: table, cfg: cfg, log: log}
-	if cfg.Route == nil {
-		r.cfg.Route = r.route
+	r, err := newRouter(js.Conn(), table, cfg, log)
+	if err != nil {
+		panic(err) // only invalid options, which newRouter never builds
 	}
 	return r
+}
+
+// Run routes (or stands by) until ctx ends, then stops cleanly.
+//
+// Deprecated: use Start.
+func (r *Router) Run(ctx context.Context) error {
+	if r.state == nil {
+		if err := r.ensureStorage(ctx); err != nil {
+			return err
+		}
+	}
+	r.run(ctx)
+	return nil
+}
+
+func newRouter(nc *nats.Conn, table *Table, cfg Config, log *slog.Logger) (*Router, error) {
+	cfg = cfg.withDefaults(nc.MaxPayload())
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(2*cfg.Window),
+		jetstream.WithPublishAsyncTimeout(cfg.PublishTimeout))
+	if err != nil {
+		return nil, err
+	}
+	r := &Router{nc: nc, js: js, table: table, cfg: cfg, log: log, cancel: func() {}}
+	r.setLeader("")
+	return r, nil
+}
+
+// Stop stops the router: the active one stops pulling, waits for what it published to be
+// stored, records its position and releases the lease, so that a standby takes over at
+// once. It is safe to call more than once.
+func (r *Router) Stop() {
+	r.stopOnce.Do(func() {
+		r.cancel()
+		r.done.Wait()
+		r.health.mu.Lock()
+		r.health.stopped = true
+		r.health.mu.Unlock()
+	})
 }
 
 // Table is the router's route table.
 func (r *Router) Table() *Table { return r.table }
 
-// route returns the output subject of a gateway event, counting what it decided.
-func (r *Router) route(subject string, payload []byte) string {
-	out, ok := sandbox.StripGateway(subject)
-	if !ok {
-		r.stats.unroutable.Add(1)
-		return ""
+// Active says whether this router is the one routing the gateway.
+func (r *Router) Active() bool { return r.active.Load() }
+
+// Healthy returns nil when the router can do its part (routing, or standing by with a
+// readable lease), else why not. It asks nothing of the server: cheap for readiness probes.
+func (r *Router) Healthy() error {
+	if r.nc.IsClosed() {
+		return sandbox.Errorf(sandbox.CodeUnavailable, "router unhealthy: connection closed")
 	}
-	guild, err := GuildID(payload)
-	switch {
-	case err != nil:
-		r.stats.parseErrors.Add(1)
-	case guild == "":
-		r.stats.noGuild.Add(1)
-	default:
-		if id, ok := r.table.Lookup(guild); ok {
-			r.stats.toSandbox.Add(1)
-			return sandbox.SandboxSubject(id, out)
+	return r.health.check(r.cfg.StallAfter)
+}
+
+func (r *Router) setLeader(s string) { r.leader.Store(&s) }
+
+// watch keeps the table fed from the routes bucket, restarting the watch when it fails;
+// loaded is closed once a watch has loaded the table.
+func (r *Router) watch(ctx context.Context, loaded chan<- struct{}) {
+	var once sync.Once
+	for ctx.Err() == nil {
+		ready, ended := make(chan struct{}), make(chan struct{})
+		go func() {
+			select {
+			case <-ready:
+				r.health.set(partWatch, nil)
+				once.Do(func() { close(loaded) })
+			case <-ended:
+			}
+		}()
+		err := Watch(ctx, r.routes, r.table, ready)
+		close(ended)
+		if ctx.Err() != nil {
+			return
+		}
+		r.health.set(partWatch, err)
+		r.log.Error("router: route watch stopped; restarting", "err", err)
+		sleep(ctx, time.Second)
+	}
+}
+
+// run stands by until it holds the lease, routes while it does, and starts over.
+func (r *Router) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		l, err := r.acquire(ctx)
+		if err != nil {
+			return // ctx ended
+		}
+		err = r.lead(ctx, l)
+		r.active.Store(false)
+		if err != nil && ctx.Err() == nil {
+			r.health.set(partPipeline, err)
+			r.log.Error("router: routing stopped; starting over", "err", err)
+			sleep(ctx, r.cfg.renewEvery())
 		}
 	}
-	r.stats.toProduction.Add(1)
-	return out
 }
 
-// pending is an event published and waiting for the output stream's acknowledgement.
-type pending struct {
-	in  jetstream.Msg
-	out *nats.Msg
-	ack jetstream.PubAckFuture
-}
-
-// Run routes until ctx ends. The input is acknowledged only after its output is stored,
-// and each output carries a message id derived from the input's stream sequence, so a
-// redelivery after a crash is stored once. Events are published in gateway order.
-func (r *Router) Run(ctx context.Context) error {
-	cons, err := r.consumer(ctx)
-	if err != nil {
-		return fmt.Errorf("router consumer: %w", err)
-	}
-	r.mu.Lock()
-	r.cons = cons
-	r.mu.Unlock()
-	it, err := cons.Messages(jetstream.PullMaxMessages(r.cfg.Window))
-	if err != nil {
-		return err
-	}
-	queue := make(chan pending, r.cfg.Window)
-	ackerDone := make(chan error, 1)
-	go func() { ackerDone <- r.acker(ctx, queue) }()
-	stop := context.AfterFunc(ctx, it.Stop)
-	defer stop()
-
-	var runErr error
+// lead routes while this router holds the lease l: it reads back what a previous run
+// stored after the recorded position, positions the consumer right after that position,
+// and runs the pipeline, renewing the lease and recording the position as it goes. An
+// uncertain publish restarts that cycle from the position it records then.
+func (r *Router) lead(ctx context.Context, l *lease) error {
+	r.active.Store(true)
+	rec, upper := l.taken, l.upper
 	for {
-		msg, err := it.Next()
+		r.acked.Store(rec.Acked)
+		rcv, err := r.recoverStored(ctx, rec, upper)
 		if err != nil {
-			if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				runErr = err
-			}
-			break
+			return r.stepDown(l, rec, fmt.Errorf("recovery: %w", err))
 		}
-		r.stats.in.Add(1)
-		p, ok := r.publish(msg)
-		if !ok {
-			continue
+		// Renew before touching the consumer (reading back may have taken a while, and only
+		// the lease holder may reposition it), recording that events after the position may
+		// be published from now on.
+		if rec.Clean {
+			rec.Since, rec.Clean = time.Now().UnixNano(), false
 		}
-		select {
-		case queue <- p:
-		case <-ctx.Done():
+		if err := r.write(ctx, l, rec); err != nil {
+			return err
 		}
-	}
-	close(queue)
-	if err := <-ackerDone; err != nil && runErr == nil {
-		runErr = err
-	}
-	return runErr
-}
-
-// consumer returns the router's durable consumer on the gateway stream. When a previous
-// run stopped with events delivered but not acknowledged (a crash), the consumer is
-// recreated at its ack floor: redelivering the tail in gateway order keeps per-guild order,
-// and the outputs' message ids drop what was already stored.
-func (r *Router) consumer(ctx context.Context) (jetstream.Consumer, error) {
-	cfg := jetstream.ConsumerConfig{
-		Durable:       r.cfg.Durable,
-		Description:   "gaib router: routes gateway events to sandboxes and production",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       r.cfg.AckWait,
-		MaxAckPending: 4 * r.cfg.Window,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	}
-	old, err := r.js.Consumer(ctx, sandbox.StreamGateway, r.cfg.Durable)
-	switch {
-	case errors.Is(err, jetstream.ErrConsumerNotFound):
-	case err != nil:
-		return nil, err
-	default:
-		info, err := old.Info(ctx)
+		cons, err := r.openConsumer(ctx, rec.Acked+1)
 		if err != nil {
-			return nil, err
+			return r.stepDown(l, rec, err)
 		}
-		if info.NumAckPending > 0 || info.Config.AckPolicy != cfg.AckPolicy {
-			r.log.Info("router: resuming from the ack floor", "floor", info.AckFloor.Stream, "unacked", info.NumAckPending)
-			if err := r.js.DeleteConsumer(ctx, sandbox.StreamGateway, r.cfg.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-				return nil, err
+		r.stats.recoveries.Add(1)
+		p := r.newPipeline(cons, rcv.stored, rec.Acked)
+		rec, err = r.route(ctx, l, p, rcv)
+		if !errors.Is(err, errUncertain) {
+			return err
+		}
+		r.log.Warn("router: reading outputs back after an uncertain publish", "err", err)
+		upper = time.Now()
+	}
+}
+
+// stepDown releases the lease after a failure before routing started, keeping rec, so
+// that any router (this one included) retries from there.
+func (r *Router) stepDown(l *lease, rec record, err error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.renewEvery())
+	defer cancel()
+	_ = r.release(ctx, l, rec)
+	return err
+}
+
+// route runs p until ctx ends (a clean stop: it releases the lease), the lease is lost or
+// cannot be renewed in time (it stops publishing at once), or the pipeline fails. It
+// returns the last position it recorded.
+func (r *Router) route(ctx context.Context, l *lease, p *pipeline, rcv recovered) (record, error) {
+	pullCtx, stopPull := context.WithCancel(ctx)
+	settleCtx, abort := context.WithCancel(context.WithoutCancel(ctx))
+	defer abort()
+	pulled, settled := make(chan error, 1), make(chan error, 1)
+	go func() { pulled <- p.pull(pullCtx) }()
+	go func() { settled <- p.settle(settleCtx) }()
+
+	// position is what may be recorded now: while events a previous run stored are ahead
+	// of the position, the read-back must still start from when they were published.
+	position := func() record {
+		rec := p.position()
+		if rec.Acked < rcv.last {
+			rec.Since, rec.Clean = min(rec.Since, rcv.since), false
+		}
+		return rec
+	}
+	last := position()
+	recorded := time.Now()
+	// finish stops the pipeline and records where it stopped (releasing the lease when
+	// asked), unless the lease is lost.
+	finish := func(cause error, drain, releaseLease bool) (record, error) {
+		r.active.Store(false) // nothing new is published from here on
+		stopPull()
+		if drain {
+			p.draining.Store(true)
+		} else {
+			abort()
+		}
+		pullErr := <-pulled
+		settleErr := <-settled
+		// Whatever is still unresolved was published on this connection: let it resolve
+		// before anyone reads the outputs back.
+		select {
+		case <-r.js.PublishAsyncComplete():
+		case <-time.After(r.cfg.PublishTimeout):
+		}
+		if errors.Is(cause, errLeaseLost) {
+			return last, cause
+		}
+		rec := position()
+		wctx, cancel := context.WithTimeout(context.Background(), r.cfg.PublishTimeout)
+		defer cancel()
+		var err error
+		if releaseLease {
+			err = r.release(wctx, l, rec)
+		} else {
+			err = r.write(wctx, l, rec)
+		}
+		if err != nil {
+			r.log.Warn("router: could not record the position", "err", err)
+			rec = last
+		}
+		if cause == nil {
+			cause = errors.Join(pullErr, settleErr)
+		}
+		return rec, cause
+	}
+
+	tick := time.NewTicker(r.cfg.renewEvery())
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return finish(nil, true, true)
+		case err := <-pulled:
+			pulled <- err // finish reads it again
+			if ctx.Err() != nil {
+				return finish(nil, true, true)
 			}
-			cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-			cfg.OptStartSeq = info.AckFloor.Stream + 1
+			if err == nil {
+				err = errors.New("gateway consumer stopped")
+			}
+			return finish(err, true, false)
+		case err := <-settled:
+			settled <- err
+			return finish(err, false, false)
+		case <-tick.C:
+			due := time.Since(recorded) >= r.cfg.CheckpointInterval
+			// Between checkpoints the renewal keeps the recorded position, but events may
+			// have been published after it since: never claim otherwise.
+			rec := last
+			rec.Clean = false
+			if due {
+				rec = position()
+			}
+			err := r.write(ctx, l, rec)
+			switch {
+			case err == nil:
+				last = rec
+				if due {
+					recorded = time.Now()
+				}
+				r.health.set(partLease, nil)
+				r.health.set(partPipeline, nil)
+			case errors.Is(err, errLeaseLost):
+				r.log.Warn("router: lease lost; stopping at once")
+				return finish(err, false, false)
+			case ctx.Err() != nil:
+			default:
+				r.health.set(partLease, err)
+				if time.Since(l.renewed) >= r.cfg.fenceAfter() {
+					r.log.Error("router: could not renew the lease in time; stopping at once", "err", err)
+					return finish(fmt.Errorf("lease not renewed: %w", err), false, false)
+				}
+			}
 		}
 	}
-	return r.js.CreateOrUpdateConsumer(ctx, sandbox.StreamGateway, cfg)
 }
 
-// publish sends msg to its output asynchronously. Events with nowhere to go are
-// terminated (never redelivered).
-func (r *Router) publish(msg jetstream.Msg) (pending, bool) {
-	meta, err := msg.Metadata()
-	if err != nil {
-		r.log.Error("router: message without metadata", "err", err)
-		return pending{}, false
-	}
-	subject := r.cfg.Route(msg.Subject(), msg.Data())
-	if subject == "" {
-		_ = msg.Term()
-		return pending{}, false
-	}
-	out := &nats.Msg{Subject: subject, Data: msg.Data(), Header: outputHeaders(msg.Headers())}
-	out.Header.Set(jetstream.MsgIDHeader, "gw-"+strconv.FormatUint(meta.Sequence.Stream, 10))
-	p := pending{in: msg, out: out}
-	p.ack, err = r.js.PublishMsgAsync(out)
-	if err != nil {
-		p.ack = nil // the acker publishes it synchronously
-	}
-	return p, true
-}
-
-// outputHeaders copies the event's headers without the JetStream controls meant for the
-// gateway stream (expected sequences, message id, TTL, rollup).
-func outputHeaders(h nats.Header) nats.Header {
-	out := nats.Header{}
-	for k, v := range h {
-		if strings.HasPrefix(k, "Nats-") {
-			continue
-		}
-		out[k] = v
-	}
-	return out
-}
-
-// acker waits for each output's acknowledgement in order and then acknowledges its input.
-// A failed publish is retried synchronously with the same message id until it is stored
-// or ctx ends, so nothing after it is acknowledged first.
-func (r *Router) acker(ctx context.Context, queue <-chan pending) error {
-	for p := range queue {
-		if !r.stored(ctx, p) {
-			return ctx.Err()
-		}
-		if err := p.in.Ack(); err != nil {
-			r.log.Warn("router: ack", "err", err)
-		}
-	}
-	return nil
-}
-
-// stored waits until p's output is in its stream, retrying failed publishes.
-func (r *Router) stored(ctx context.Context, p pending) bool {
-	if p.ack != nil {
-		select {
-		case <-p.ack.Ok():
-			return true
-		case err := <-p.ack.Err():
-			r.stats.publishErrors.Add(1)
-			r.log.Warn("router: publish failed, retrying", "subject", p.out.Subject, "err", err)
-		case <-ctx.Done():
-			return false
-		}
-	}
-	for backoff := 10 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := r.js.PublishMsg(pctx, p.out)
-		cancel()
-		if err == nil {
-			return true
-		}
-		r.stats.publishErrors.Add(1)
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return false
-		}
+// sleep waits d, or less when ctx ends (it then returns false).
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
@@ -263,20 +365,52 @@ func (r *Router) stored(ctx context.Context, p pending) bool {
 // server for the lag (cheap enough for every metrics scrape).
 func (r *Router) Counters() Stats {
 	s := r.stats.snapshot()
-	s.Routes, s.Revision = r.table.Len(), r.table.Revision()
+	s.Routes, s.Revision, s.InvalidRoutes = r.table.Len(), r.table.Revision(), r.table.Invalid()
+	s.Active, s.Leader, s.Acked = r.active.Load(), *r.leader.Load(), r.acked.Load()
+	s.Held = r.health.heldSeq()
+	if err := r.Healthy(); err != nil {
+		s.LastError = err.Error()
+	} else {
+		s.Healthy = true
+	}
 	return s
 }
 
-// Stats returns the router's counters, the routes loaded and the gateway lag.
+// Stats returns the router's counters, state and the gateway lag. A lag that cannot be
+// read makes the stats unhealthy (it is never reported as 0).
 func (r *Router) Stats(ctx context.Context) Stats {
 	s := r.Counters()
-	r.mu.Lock()
-	cons := r.cons
-	r.mu.Unlock()
-	if cons != nil {
-		if info, err := cons.Info(ctx); err == nil {
-			s.Lag = info.NumPending + uint64(info.NumAckPending)
-		}
+	lag, err := r.lag(ctx)
+	if err != nil {
+		s.LagUnknown, s.Healthy = true, false
+		s.LastError = errors.Join(errorOrNil(s.LastError), fmt.Errorf("lag: %w", err)).Error()
 	}
+	s.Lag = lag
 	return s
+}
+
+// lag is the gateway events not yet routed: from the consumer, or when it cannot be read,
+// from the stream and the recorded position.
+func (r *Router) lag(ctx context.Context) (uint64, error) {
+	cons, err := r.js.Consumer(ctx, r.cfg.Stream, r.cfg.Durable)
+	if err == nil {
+		info := cons.CachedInfo()
+		return info.NumPending + uint64(info.NumAckPending), nil
+	}
+	st, serr := r.js.Stream(ctx, r.cfg.Stream)
+	if serr != nil {
+		return 0, errors.Join(err, serr)
+	}
+	last, acked := st.CachedInfo().State.LastSeq, r.acked.Load()
+	if last < acked {
+		return 0, nil
+	}
+	return last - acked, nil
+}
+
+func errorOrNil(s string) error {
+	if s == "" {
+		return nil
+	}
+	return errors.New(s)
 }

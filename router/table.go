@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // Table is the in-memory route table (guild → sandbox id) and the last revision of the
@@ -13,6 +14,8 @@ type Table struct {
 	revision uint64
 	// changed is closed and replaced whenever revision advances, waking WaitFor.
 	changed chan struct{}
+	// invalid counts route values that did not decode (applied as no route).
+	invalid atomic.Uint64
 }
 
 // NewTable returns an empty table.
@@ -79,3 +82,7 @@ func (t *Table) WaitFor(ctx context.Context, revision uint64) error {
 		}
 	}
 }
+
+// Invalid is the number of route values seen that did not decode into a sandbox id; their
+// guilds route to production.
+func (t *Table) Invalid() uint64 { return t.invalid.Load() }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/arrakis/gaib/sandbox"
 )
 
 // Watch feeds t from the routes bucket until ctx ends: first every current route, then
@@ -35,21 +33,15 @@ func Watch(ctx context.Context, routes jetstream.KeyValue, t *Table, loaded chan
 				}
 				continue
 			}
-			t.Set(e.Key(), routeTarget(e), e.Revision())
+			id := ""
+			if e.Operation() == jetstream.KeyValuePut {
+				var ok bool
+				if id, ok = routeTarget(e.Value()); !ok {
+					id = "" // a value the router cannot read routes nowhere
+					t.invalid.Add(1)
+				}
+			}
+			t.Set(e.Key(), id, e.Revision())
 		}
 	}
-}
-
-// routeTarget is the sandbox a routes-bucket entry sends its guild's events to, or "" for
-// none: a deleted key, a route still pending (its sandbox is being created), or a value
-// that is not a route (never taken for a subject token).
-func routeTarget(e jetstream.KeyValueEntry) string {
-	if e.Operation() != jetstream.KeyValuePut {
-		return ""
-	}
-	id, active, ok := sandbox.ParseRouteValue(string(e.Value()))
-	if !ok || !active {
-		return ""
-	}
-	return id
 }
