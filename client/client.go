@@ -88,13 +88,18 @@ func (c *Client) Close() {
 // Call sends req to an endpoint of service as the client's identity and decodes the
 // answer into Resp, or the micro error into a *sandbox.Error with its stable code.
 func Call[Resp any](ctx context.Context, c *Client, service, op string, req any) (Resp, error) {
+	return callWithin[Resp](ctx, c, c.timeout, service, op, req)
+}
+
+// callWithin is Call with its own deadline (a long poll waits longer than an answer).
+func callWithin[Resp any](ctx context.Context, c *Client, timeout time.Duration, service, op string, req any) (Resp, error) {
 	var zero Resp
 	subject := sandbox.Request(service, op, c.identity)
 	body, err := json.Marshal(req)
 	if err != nil {
 		return zero, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	msg, err := c.nc.RequestWithContext(ctx, subject, body)
 	switch {
@@ -102,7 +107,7 @@ func Call[Resp any](ctx context.Context, c *Client, service, op string, req any)
 		return zero, sandbox.Errorf(sandbox.CodeUnavailable,
 			"no gaib service answers %s on %s: start the mesh with `gaib serve`", subject, c.url)
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
-		return zero, sandbox.Errorf(sandbox.CodeUnavailable, "no answer on %s within %s", subject, c.timeout)
+		return zero, sandbox.Errorf(sandbox.CodeUnavailable, "no answer on %s within %s", subject, timeout)
 	case errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrDisconnected):
 		return zero, Unreachable(c.url, err)
 	case errors.Is(err, nats.ErrPermissionViolation):
@@ -162,56 +167,6 @@ func (c *Client) RegisterGuild(ctx context.Context, ref, guild string) (sandbox.
 // UnregisterGuild sends a guild back to production.
 func (c *Client) UnregisterGuild(ctx context.Context, ref, guild string) (sandbox.GuildResponse, error) {
 	return Call[sandbox.GuildResponse](ctx, c, sandbox.ServiceSandbox, sandbox.OpUnregister, sandbox.GuildRequest{Sandbox: ref, Guild: guild})
-}
-
-// Watch sends the record of sandbox ref on every change, starting with the current one,
-// by long-polling the sandbox service's watch endpoint. When the mesh is unreachable it
-// tells retrying (once per outage) and keeps asking for up to the client's timeout; then
-// the channel closes and *errp says why. It also closes when the sandbox is destroyed or
-// ctx ends.
-func (c *Client) Watch(ctx context.Context, ref string, retrying func(error), errp *error) <-chan sandbox.Record {
-	ch := make(chan sandbox.Record)
-	go func() {
-		defer close(ch)
-		var rev uint64
-		var down time.Time
-		for ctx.Err() == nil {
-			rec, err := Call[sandbox.Record](ctx, c, sandbox.ServiceSandbox, sandbox.OpWatch, sandbox.WatchRequest{Sandbox: ref, Revision: rev})
-			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				if !errors.Is(err, sandbox.ErrUnavailable) {
-					*errp = err
-					return
-				}
-				if down.IsZero() {
-					down = time.Now()
-					retrying(err)
-				} else if time.Since(down) > c.timeout {
-					*errp = err
-					return
-				}
-				SleepCtx(ctx, time.Second)
-				continue
-			}
-			down = time.Time{}
-			ref = rec.ID
-			if rec.Revision <= rev {
-				continue
-			}
-			rev = rec.Revision
-			select {
-			case ch <- rec:
-			case <-ctx.Done():
-				return
-			}
-			if rec.Status == sandbox.StatusDestroyed {
-				return
-			}
-		}
-	}()
-	return ch
 }
 
 // SleepCtx sleeps for d or until ctx ends.
