@@ -92,7 +92,7 @@ type watchView struct {
 	shown    bool
 	// footer is the last line on a terminal: what the watch is doing.
 	footer string
-	screen   screen
+	screen screen
 }
 
 // show renders st when it differs from what is shown (on a terminal: always, for the

@@ -21,11 +21,11 @@ type UserCmd struct {
 
 // UserAddCmd is `gaib user add`.
 type UserAddCmd struct {
-	Name   string `arg:"" help:"Identity name: 1-32 characters of a-z, 0-9, '-' or '_', starting with a letter."`
-	Admin  bool   `help:"Make it an admin (acts on every sandbox, manages users and guilds)."`
-	Role   string `enum:"developer,admin,gateway," default:"" help:"Role: developer (default), admin, or gateway (may only publish gateway events)."`
-	TTL    string `name:"ttl" help:"The credential expires after this long (90d, 1w; default: never)."`
-	Save   string `placeholder:"FILE" help:"Write the credential to FILE (0600) instead of stdout."`
+	Name  string `arg:"" help:"Identity name: 1-32 characters of a-z, 0-9, '-' or '_', starting with a letter."`
+	Admin bool   `help:"Make it an admin (acts on every sandbox, manages users and guilds)."`
+	Role  string `enum:"developer,admin,gateway," default:"" help:"Role: developer (default), admin, or gateway (may only publish gateway events)."`
+	TTL   string `name:"ttl" help:"The credential expires after this long (90d, 1w; default: never)."`
+	Save  string `placeholder:"FILE" help:"Write the credential to FILE (0600) instead of stdout."`
 }
 
 // Help is the detailed help of `gaib user add`.
@@ -128,7 +128,9 @@ func (c *UserRevokeCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 type UserWhoAmICmd struct{}
 
 // Help is the detailed help of `gaib user whoami`.
-func (UserWhoAmICmd) Help() string { return examples("gaib user whoami", "gaib --creds alice.creds user whoami") }
+func (UserWhoAmICmd) Help() string {
+	return examples("gaib user whoami", "gaib --creds alice.creds user whoami")
+}
 
 // Run prints the caller's identity and role.
 func (UserWhoAmICmd) Run(ctx context.Context, g *Globals, o *IO) error {
