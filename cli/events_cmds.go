@@ -260,7 +260,10 @@ func (c *TailCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 				fmt.Fprintln(o.Stdout, ev.Sequence)
 			default:
 				line := fmt.Sprintf("%s  %s  %s", ev.Time.Local().Format("15:04:05.000"), clean(notes.short(ev.Subject)), compact(ev.Data))
-				writeLine(o.Stdout, "%s", cut(line, width))
+				if width > 0 {
+					line = cut(line, width)
+				}
+				writeLine(o.Stdout, "%s", line)
 			}
 			if n++; c.Count > 0 && n >= c.Count {
 				return errEnoughEvents

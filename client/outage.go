@@ -41,8 +41,9 @@ func (c *Client) tracker(o Outage) *outageTracker {
 	return &outageTracker{Outage: o, url: c.url}
 }
 
-// failed records that the mesh did not answer. It returns the error to give up with once
-// the outage has lasted longer than the patience, else nil (try again).
+// failed records that the mesh did not answer (or answered with an internal error, as a
+// service does while it shuts down). It returns the error to give up with once the outage
+// has lasted longer than the patience, else nil (try again).
 func (t *outageTracker) failed(err error) error {
 	t.last = err
 	if t.since.IsZero() {
@@ -51,10 +52,13 @@ func (t *outageTracker) failed(err error) error {
 			t.Lost(err)
 		}
 	}
-	if time.Since(t.since) > t.Patience {
-		return Unreachable(t.url, err)
+	if time.Since(t.since) <= t.Patience {
+		return nil
 	}
-	return nil
+	if errors.Is(err, errInternal) {
+		return err
+	}
+	return Unreachable(t.url, err)
 }
 
 // ok records that the mesh answered, ending an outage. It reports whether one ended.
@@ -74,9 +78,9 @@ func (t *outageTracker) ok() bool {
 func (t *outageTracker) down() bool { return !t.since.IsZero() }
 
 // transient reports whether err means the mesh is away (restarting, unreachable, no
-// service answering yet) rather than an answer.
+// service answering yet, a service failing as it stops) rather than an answer.
 func transient(err error) bool {
-	return errors.Is(err, sandbox.ErrUnavailable) || errors.Is(err, nats.ErrConnectionClosed) ||
+	return errors.Is(err, sandbox.ErrUnavailable) || errors.Is(err, errInternal) || errors.Is(err, nats.ErrConnectionClosed) ||
 		errors.Is(err, nats.ErrDisconnected) || errors.Is(err, nats.ErrConnectionReconnecting) ||
 		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrTimeout) ||
 		errors.Is(err, context.DeadlineExceeded)
@@ -87,3 +91,6 @@ func drops(nc *nats.Conn) (<-chan nats.Status, func()) {
 	ch := nc.StatusChanged(nats.DISCONNECTED, nats.RECONNECTING, nats.CLOSED)
 	return ch, func() { nc.RemoveStatusListener(ch) }
 }
+
+// errInternal matches any error with code internal (errors.Is compares codes).
+var errInternal = &sandbox.Error{Code: sandbox.CodeInternal, Message: "internal"}

@@ -53,7 +53,11 @@ func (c *Client) Watch(ctx context.Context, ref string, opts WatchOptions, fn fu
 			SleepCtx(ctx, retryEvery)
 			continue
 		}
-		rec, err := c.poll(ctx, lost, ref, rev, wait)
+		since := rev
+		if tr.down() {
+			since = 0 // during an outage, an answer at once says the mesh is back
+		}
+		rec, err := c.poll(ctx, lost, ref, since, wait)
 		switch {
 		case ctx.Err() != nil:
 			return nil

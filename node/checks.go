@@ -18,23 +18,20 @@ const lockFile = "serve.lock"
 // message), and the embedded NATS and metrics ports being taken (the server would wait
 // 15s). Each failure names the flag to change. The returned release drops the data dir's
 // lock; it must be held for as long as serve runs.
-func (c *Config) preflight() (release func(), err error) {
-	release, err = lockDataDir(c.DataDir)
+func (c *Config) preflight() (func(), error) {
+	release, err := lockDataDir(c.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			release()
-		}
-	}()
 	if c.NATSURL == "" {
 		if err := portFree(c.Listen, "--listen", "GAIB_LISTEN", "127.0.0.1:0 for any free port"); err != nil {
+			release()
 			return nil, err
 		}
 	}
 	if c.MetricsListen != "" {
 		if err := portFree(c.MetricsListen, "--metrics-listen", "GAIB_METRICS_LISTEN", "'' to serve no metrics"); err != nil {
+			release()
 			return nil, err
 		}
 	}
