@@ -142,19 +142,19 @@ func (c *PublishCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 			}
 		}
 		return g.out(o, res, fmt.Sprint(last), func() {
-			what := fmt.Sprintf("%d %s event", c.Count, c.Type)
+			what, them := fmt.Sprintf("%d %s event", c.Count, c.Type), "it"
 			if c.Count > 1 {
-				what += "s"
+				what, them = what+"s", "them"
 			}
 			if c.Guild != "" {
 				what += " of guild " + c.Guild
 			}
 			writeLine(o.Stdout, "Published %s on %s (last sequence %d).", what, subject, last)
 			if c.Sandbox != "" {
-				writeLine(o.Stdout, "They went straight into %s.", res.Destination)
+				writeLine(o.Stdout, "%s went straight into %s.", capitalize(them), res.Destination)
 				return
 			}
-			writeLine(o.Stdout, "The router sends them to %s.", res.Destination)
+			writeLine(o.Stdout, "The router sends %s to %s.", them, res.Destination)
 		})
 	})
 }
@@ -313,7 +313,11 @@ func (t *tailNotes) changed(r sandbox.Record) {
 	now := time.Now()
 	if prev == nil {
 		guilds := "no guild"
-		if len(r.Guilds) > 0 {
+		switch len(r.Guilds) {
+		case 0:
+		case 1:
+			guilds = "guild " + r.Guilds[0]
+		default:
 			guilds = "guilds " + strings.Join(r.Guilds, ", ")
 		}
 		if !t.g.chatty() {
@@ -399,3 +403,5 @@ func compact(b []byte) string {
 	}
 	return clean(string(b))
 }
+
+func capitalize(s string) string { return strings.ToUpper(s[:1]) + s[1:] }

@@ -21,7 +21,7 @@ type Event struct {
 }
 
 // ErrSandboxGone ends a tail: the sandbox was destroyed or expired (its stream deleted, its
-// credential revoked).
+// credential revoked), or has been being destroyed for a while.
 var ErrSandboxGone = errors.New("the sandbox is gone")
 
 // TailOptions say where a tail starts and how it follows.
@@ -40,8 +40,9 @@ const getWait = 5 * time.Second
 
 // Tail follows sandbox ref's own stream with the sandbox's own credential (so only its
 // owner and admins may) and calls fn with each event, in stream order, until ctx ends
-// (nil), fn fails (its error), the sandbox stops running (ErrSandboxGone: destroyed,
-// being destroyed, or expired), or the mesh stays away longer than the outage patience
+// (nil), fn fails (its error), the sandbox stops running (ErrSandboxGone: destroyed or
+// expired; once it is being destroyed no event is read, and the tail ends when it is
+// destroyed or a moment later), or the mesh stays away longer than the outage patience
 // (unavailable). It reads the stream by sequence (direct get), so nothing is missed or
 // shown twice, even across a mesh restart; a subscription to the sandbox's subjects wakes
 // it on each new event. Beside it, it watches the sandbox's record with the caller's own
@@ -71,6 +72,22 @@ func (c *Client) Tail(ctx context.Context, ref string, opts TailOptions, fn func
 	for {
 		if ctx.Err() != nil {
 			return nil
+		}
+		if !t.ending.IsZero() {
+			// Being destroyed: no event comes any more; wait a moment for the end of it.
+			select {
+			case <-ctx.Done():
+				return nil
+			case r := <-records:
+				if t.changed(r) {
+					return ErrSandboxGone
+				}
+			case err := <-watched:
+				return t.watchEnded(ctx, err, records)
+			case <-time.After(time.Until(t.ending.Add(destroyGrace))):
+				return ErrSandboxGone
+			}
+			continue
 		}
 		// Record changes first: a destroyed sandbox ends the tail before its stream goes.
 		select {
@@ -119,7 +136,13 @@ type tail struct {
 	rec  sandbox.Record
 	rev  uint64
 	seq  uint64
+	// ending is when the sandbox was seen being destroyed.
+	ending time.Time
 }
+
+// destroyGrace is how long a tail whose sandbox is being destroyed waits to see it
+// destroyed (a destroy takes a moment; one that stopped half-way may take for ever).
+const destroyGrace = 10 * time.Second
 
 // open connects as the sandbox, finds its stream and subscribes to its subjects. The
 // first open decides where the tail starts.
@@ -228,8 +251,8 @@ func (t *tail) idle() time.Duration {
 	return time.Second
 }
 
-// changed hands a newer record to opts.Changed and reports whether the sandbox stopped
-// running.
+// changed hands a newer record to opts.Changed and reports whether the tail is over: the
+// sandbox is destroyed or expired. One being destroyed ends the reading of events.
 func (t *tail) changed(r sandbox.Record) bool {
 	if r.Revision > t.rev {
 		t.rev, t.rec = r.Revision, r
@@ -237,7 +260,10 @@ func (t *tail) changed(r sandbox.Record) bool {
 			t.opts.Changed(r)
 		}
 	}
-	return r.Status != sandbox.StatusRunning && r.Status != sandbox.StatusProvisioning
+	if r.Status == sandbox.StatusDestroying && t.ending.IsZero() {
+		t.ending = time.Now()
+	}
+	return r.Status == sandbox.StatusDestroyed || r.Status == sandbox.StatusExpired
 }
 
 // watchEnded ends the tail when the record watch ended: nil means it saw the sandbox
