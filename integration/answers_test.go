@@ -3,14 +3,20 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/arrakis/gaib/cli"
 	"github.com/arrakis/gaib/client"
+	"github.com/arrakis/gaib/embedded/embeddedtest"
 	"github.com/arrakis/gaib/sandbox"
 	"github.com/arrakis/gaib/services"
 )
@@ -193,6 +199,9 @@ func TestHumanOutputStripsControlCharacters(t *testing.T) {
 
 func TestOutputFormats(t *testing.T) {
 	m := startMesh(t, services.MeshConfig{})
+	if r := m.gaib(t, "--version").must(t); r.Stdout != "gaib "+services.Version+"\nmesh "+services.Version+" at "+m.URL+"\n" {
+		t.Errorf("--version with the mesh up: %q", r.Stdout)
+	}
 	if r := m.gaib(t, "-o", "name", "sandbox", "create", "shape").must(t); r.Stdout != "shape\n" {
 		t.Fatalf("create -o name: %q", r.Stdout)
 	}
@@ -250,5 +259,100 @@ func TestTheSandboxEnvironmentDoesNotHijackTheCLI(t *testing.T) {
 	// An explicit --creds is always used as given.
 	if r := runGaib(t, "", "--creds", conn.Env["NATS_CREDS"], "sandbox", "list"); r.Code == 0 {
 		t.Fatalf("--creds with a sandbox's (revoked) credential worked: %q", r.Stdout)
+	}
+}
+
+// stallingProxy forwards TCP connections to target until stalled; then it holds every
+// byte, so that clients time out as against a server that hangs.
+type stallingProxy struct {
+	addr    string
+	stalled atomic.Bool
+}
+
+func startStallingProxy(t *testing.T, target string) *stallingProxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &stallingProxy{addr: l.Addr().String()}
+	t.Cleanup(func() { _ = l.Close() })
+	pump := func(dst, src net.Conn) {
+		defer dst.Close()
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			for p.stalled.Load() {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if n > 0 {
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			t.Cleanup(func() { c.Close(); s.Close() })
+			go pump(s, c)
+			go pump(c, s)
+		}
+	}()
+	return p
+}
+
+// TestHealthReportsTheRealError makes Redis hang (it does not answer; nothing is missing):
+// status says the check timed out, not that the user does not exist, and exits 7.
+func TestHealthReportsTheRealError(t *testing.T) {
+	real := embeddedtest.NewRedis(t).URL()
+	u, err := url.Parse(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := startStallingProxy(t, u.Host)
+	u.Host = proxy.addr
+	pm := startPlaneMeshOn(t, embeddedtest.Database(t), u.String(), services.MeshConfig{}, nil)
+	pm.gaib(t, "sandbox", "create", "hanging").must(t)
+	proxy.stalled.Store(true)
+	defer proxy.stalled.Store(false)
+	r := pm.gaib(t, "--json", "sandbox", "status", "hanging")
+	var st sandbox.StatusResponse
+	decodeStrict(t, r.Stdout, &st)
+	if r.Code != cli.ExitUnhealthy {
+		t.Fatalf("status with a hanging Redis: exit %d %s", r.Code, r.Stdout)
+	}
+	for _, h := range st.Health {
+		switch {
+		case h.Plane == "redis" && (h.OK || strings.Contains(h.Message, "does not exist") || !strings.Contains(h.Message, "timeout")):
+			t.Errorf("redis health: %+v", h)
+		case h.Plane != "redis" && !h.OK:
+			t.Errorf("%s reported unhealthy: %+v", h.Plane, h)
+		}
+	}
+}
+
+// TestInterruptedRequest: Ctrl-C during a one-shot request ends it with 130 and says the
+// mesh may still finish it.
+func TestInterruptedRequest(t *testing.T) {
+	m := startMesh(t, services.MeshConfig{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errb syncBuffer
+	code := runGaibCtx(ctx, &out, &errb, "--server", m.URL, "--creds", m.creds[tester], "sandbox", "create", "interrupted")
+	if code != cli.ExitInterrupted || !strings.Contains(errb.String(), "interrupted") || out.String() != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
 	}
 }
