@@ -327,8 +327,10 @@ func TestHealthReportsTheRealError(t *testing.T) {
 	pm := startPlaneMeshOn(t, embeddedtest.Database(t), u.String(), services.MeshConfig{}, nil)
 	pm.gaib(t, "sandbox", "create", "hanging").must(t)
 	proxy.stalled.Store(true)
-	defer proxy.stalled.Store(false)
 	r := pm.gaib(t, "--json", "sandbox", "status", "hanging")
+	proxy.stalled.Store(false)
+	// Roles are cluster-wide: leave none behind for the tests that count them.
+	defer pm.gaib(t, "sandbox", "destroy", "hanging", "--yes").must(t)
 	var st sandbox.StatusResponse
 	decodeStrict(t, r.Stdout, &st)
 	if r.Code != cli.ExitUnhealthy {

@@ -107,7 +107,6 @@ func TestWatchAndEventsRideOutAMeshRestart(t *testing.T) {
 		served(t, url, "events", "publish", "--guild", guildA, "--data", `{"n":1}`).must(t)
 		return strings.Contains(tail.out.String(), `"n":1`)
 	})
-	before := len(jsonLines[client.Event](t, tail.out.String()))
 
 	if code := stop(); code != 0 {
 		t.Fatalf("serve exited %d", code)
@@ -129,8 +128,10 @@ func TestWatchAndEventsRideOutAMeshRestart(t *testing.T) {
 	served(t, url, "events", "publish", "--guild", guildA, "--data", `{"n":2}`).must(t)
 	eventually(t, "the tail to show the event published after the restart", func() bool { return strings.Contains(tail.out.String(), `"n":2`) })
 	evs := jsonLines[client.Event](t, tail.out.String())
-	if len(evs) != before+1 || evs[len(evs)-1].Sequence != evs[len(evs)-2].Sequence+1 {
-		t.Fatalf("the tail missed or repeated events across the restart: %s", tail.out.String())
+	for i := 1; i < len(evs); i++ {
+		if evs[i].Sequence != evs[i-1].Sequence+1 {
+			t.Fatalf("the tail missed or repeated events across the restart: %s", tail.out.String())
+		}
 	}
 
 	served(t, url, "sandbox", "destroy", "phoenix", "--yes").must(t)
