@@ -91,8 +91,13 @@ func (s *Server) events(ctx context.Context, in *eventsInput) (*huma.StreamRespo
 	ctx, cancel := context.WithCancel(ctx)
 	evs, started, done := make(chan client.Event), make(chan sandbox.Record, 1), make(chan error, 1)
 	go func() {
-		done <- s.as(ctx).Tail(ctx, in.Name, client.TailOptions{FromStart: in.FromStart},
-			func(r sandbox.Record) { started <- r },
+		first := func(r sandbox.Record) {
+			select {
+			case started <- r: // the tail began; later changes need no signal
+			default:
+			}
+		}
+		done <- s.as(ctx).Tail(ctx, in.Name, client.TailOptions{FromStart: in.FromStart, Changed: first},
 			func(ev client.Event) error {
 				select {
 				case evs <- ev:
@@ -151,7 +156,18 @@ func (s *Server) watch(ctx context.Context, in *SandboxPath) (*huma.StreamRespon
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var werr error
-	recs := s.as(ctx).Watch(ctx, in.Name, func(error) {}, &werr)
+	recs := make(chan sandbox.Record)
+	go func() {
+		defer close(recs)
+		werr = s.as(ctx).Watch(ctx, in.Name, client.WatchOptions{}, func(r sandbox.Record) error {
+			select {
+			case recs <- r:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
 	first, ok := <-recs
 	if !ok {
 		cancel()

@@ -1,9 +1,8 @@
 package cli
 
 import (
+	"cmp"
 	"context"
-	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/arrakis/gaib/client"
@@ -22,6 +21,13 @@ type GuildAllowCmd struct {
 	Guild string `arg:"" help:"Discord guild id (a 17-20 digit snowflake)."`
 	Owner string `placeholder:"NAME" help:"Reserve it to one developer (default: anyone)."`
 	Note  string `help:"What the guild is for."`
+}
+
+// Help is the detailed help of `gaib guild allow`.
+func (GuildAllowCmd) Help() string {
+	return detail("Developers may register only allowed guilds to their sandboxes; admins any guild.",
+		`gaib guild allow 123456789012345678 --note "QA server"`,
+		"gaib guild allow 223456789012345678 --owner alice")
 }
 
 // Run allows the guild.
@@ -47,6 +53,11 @@ type GuildDenyCmd struct {
 	Guild string `arg:"" help:"Discord guild id."`
 }
 
+// Help is the detailed help of `gaib guild deny`.
+func (GuildDenyCmd) Help() string {
+	return examples("gaib guild deny 123456789012345678")
+}
+
 // Run takes the guild off the allow-list.
 func (c *GuildDenyCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	return g.withClient(func(cl *client.Client) error {
@@ -63,6 +74,11 @@ func (c *GuildDenyCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 // GuildListCmd is `gaib guild list`.
 type GuildListCmd struct{}
 
+// Help is the detailed help of `gaib guild list`.
+func (GuildListCmd) Help() string {
+	return examples("gaib guild list", "gaib guild ls -o name")
+}
+
 // Run lists the allow-list.
 func (GuildListCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	return g.withClient(func(cl *client.Client) error {
@@ -70,29 +86,21 @@ func (GuildListCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 		if err != nil {
 			return err
 		}
-		if g.JSON {
-			return writeJSON(o.Stdout, gs)
+		names := make([]string, len(gs))
+		for i, a := range gs {
+			names[i] = a.Guild
 		}
-		if g.Quiet {
+		return g.outList(o, gs, names, func() error {
+			if len(gs) == 0 {
+				writeLine(o.Stdout, "No guild is allowed yet. An admin adds one with: gaib guild allow GUILD_ID")
+				return nil
+			}
+			t := newTable("GUILD", "FOR~", "ADDED BY~", "ADDED", "NOTE~")
+			now := time.Now()
 			for _, a := range gs {
-				fmt.Fprintln(o.Stdout, a.Guild)
+				t.row(a.Guild, cmp.Or(a.Owner, "anyone"), a.AddedBy, relative(a.AddedAt, now), a.Note)
 			}
-			return nil
-		}
-		if len(gs) == 0 {
-			writeLine(o.Stdout, "No guild is allowed yet. An admin adds one with: gaib guild allow GUILD_ID")
-			return nil
-		}
-		w := tabwriter.NewWriter(o.Stdout, 0, 2, 2, ' ', 0)
-		fmt.Fprintln(w, "GUILD\tFOR\tADDED BY\tADDED\tNOTE")
-		now := time.Now()
-		for _, a := range gs {
-			who := "anyone"
-			if a.Owner != "" {
-				who = a.Owner
-			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", a.Guild, who, a.AddedBy, relative(a.AddedAt, now), a.Note)
-		}
-		return w.Flush()
+			return g.render(o, t)
+		})
 	})
 }

@@ -16,6 +16,12 @@ type AuditCmd struct {
 	Name string `arg:"" help:"Sandbox name (also once destroyed) or id."`
 }
 
+// Help shows examples of the audit trail.
+func (AuditCmd) Help() string {
+	return detail("Works after the sandbox is destroyed; once its record is dropped (--retention), by id.",
+		"gaib sandbox audit demo", "gaib sandbox audit k3v9x0a1bc --json")
+}
+
 // Run prints every change made to the sandbox, oldest first: when, who, what, and what
 // changed (status, expiry, guilds).
 func (c *AuditCmd) Run(ctx context.Context, g *Globals, o *IO) error {

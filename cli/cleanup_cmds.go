@@ -2,9 +2,7 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/arrakis/gaib/client"
 	"github.com/arrakis/gaib/sandbox"
@@ -20,6 +18,12 @@ type CleanupCmd struct {
 
 // CleanupRunCmd is `gaib cleanup run`.
 type CleanupRunCmd struct{}
+
+// Help is the detailed help of `gaib cleanup run`.
+func (CleanupRunCmd) Help() string {
+	return detail("The mesh sweeps by itself every --sweep-interval; this runs one now (admins). It exits 1 when a sandbox could not be cleaned up.",
+		"gaib cleanup run")
+}
 
 // Run asks the cleanup service for a sweep.
 func (CleanupRunCmd) Run(ctx context.Context, g *Globals, o *IO) error {
@@ -37,7 +41,7 @@ func (CleanupRunCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 		}); err != nil {
 			return err
 		}
-		if len(rep.Failed) > 0 && !g.JSON {
+		if len(rep.Failed) > 0 && !g.structured() {
 			return sandbox.Errorf(sandbox.CodeInternal, "%d sandboxes could not be cleaned up", len(rep.Failed))
 		}
 		return nil
@@ -47,6 +51,12 @@ func (CleanupRunCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 // CleanupOrphansCmd is `gaib cleanup orphans`.
 type CleanupOrphansCmd struct {
 	Remove bool `help:"Delete what is found (live sandboxes are never touched)."`
+}
+
+// Help is the detailed help of `gaib cleanup orphans`.
+func (CleanupOrphansCmd) Help() string {
+	return detail("Orphans are compared with the live records of every store; a live sandbox is never flagged or touched.",
+		"gaib cleanup orphans", "gaib cleanup orphans --remove")
 }
 
 // Run lists (and with --remove deletes) orphaned resources.
@@ -61,16 +71,15 @@ func (c *CleanupOrphansCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 				writeLine(o.Stdout, "No orphaned resources.")
 				return
 			}
-			w := tabwriter.NewWriter(o.Stdout, 0, 2, 2, ' ', 0)
-			fmt.Fprintln(w, "SANDBOX ID\tSTORE\tWHAT")
+			t := newTable("SANDBOX ID", "STORE", "WHAT~")
 			for _, or := range rep.Orphans {
 				what := strings.Join(or.Kinds, ", ")
 				if len(or.Keys) > 0 {
 					what += " (" + strings.Join(or.Keys, ", ") + ")"
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\n", or.ID, or.Store, what)
+				t.row(or.ID, or.Store, what)
 			}
-			_ = w.Flush()
+			_ = g.render(o, t)
 			switch {
 			case !c.Remove:
 				writeLine(o.Stdout, "Run `gaib cleanup orphans --remove` to delete them.")
@@ -87,6 +96,12 @@ func (c *CleanupOrphansCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 
 // CleanupReconcileCmd is `gaib cleanup reconcile`.
 type CleanupReconcileCmd struct{}
+
+// Help explains the reconcile.
+func (CleanupReconcileCmd) Help() string {
+	return detail("The cleanup also does this every --reconcile-interval (1m); each repair is logged and counted in gaib_reconcile_repairs_total.",
+		"gaib cleanup reconcile", "gaib cleanup reconcile --json")
+}
 
 // Run asks the cleanup service to reconcile now.
 func (CleanupReconcileCmd) Run(ctx context.Context, g *Globals, o *IO) error {

@@ -18,6 +18,14 @@ type ConnectCmd struct {
 	Name string `arg:"" help:"Sandbox name or id."`
 }
 
+// Help is the detailed help of `gaib sandbox connect`.
+func (ConnectCmd) Help() string {
+	return detail("Every value is shell-quoted, so eval is safe whatever the data. The shell then holds the sandbox's credentials: "+
+		"gaib itself keeps acting as you there, and gaib serve refuses to start in it.",
+		`eval "$(gaib sandbox connect demo)"`,
+		"gaib sandbox env demo -o json | jq -r .env.DATABASE_URL")
+}
+
 // Run writes the sandbox's NATS credential to a private file and prints `export
 // NAME='value'` lines, every value shell-quoted, so that eval "$(gaib sandbox connect
 // NAME)" is safe whatever the data.
@@ -39,12 +47,12 @@ func (c *ConnectCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 		if err != nil {
 			return err
 		}
-		if g.JSON {
+		if g.structured() {
 			m := map[string]string{}
 			for _, e := range env {
 				m[e.Name] = e.Value
 			}
-			return writeJSON(o.Stdout, map[string]any{"sandbox": resp.Record, "env": m})
+			return g.document(o.Stdout, map[string]any{"sandbox": resp.Record, "env": m})
 		}
 		for _, e := range env {
 			fmt.Fprintf(o.Stdout, "export %s=%s\n", e.Name, ShellQuote(e.Value))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
@@ -37,10 +38,27 @@ func (g *Globals) connection() (string, []nats.Option, error) {
 	if g.Server != "" {
 		url = g.Server
 	}
-	if g.Creds != "" {
-		opts = append(opts, nats.UserCredentials(g.Creds))
+	if file := g.userCreds(); file != "" {
+		opts = append(opts, nats.UserCredentials(file))
 	}
 	return url, opts, nil
+}
+
+// userCreds is --creds or NATS_CREDS, unless NATS_CREDS is the credential of the sandbox
+// whose environment this shell carries (after eval "$(gaib sandbox connect NAME)"): that
+// one is for the sandbox's worker, and gaib acts as you.
+func (g *Globals) userCreds() string {
+	if g.Creds == "" || g.given["creds"] {
+		return g.Creds
+	}
+	id := os.Getenv("SANDBOX_ID")
+	if id == "" || os.Getenv("NATS_CREDS") != g.Creds {
+		return g.Creds
+	}
+	if name, err := identityOf(g.Creds); err == nil && name == id {
+		return ""
+	}
+	return g.Creds
 }
 
 func (g *Globals) fromContext() (string, []nats.Option, error) {
@@ -95,8 +113,8 @@ func (g *Globals) natsContext() (natsContext, error) {
 // credsFile is the credential the CLI acts with: --creds/NATS_CREDS, else the context's,
 // else the local admin credential `gaib serve` writes, when it exists.
 func (g *Globals) credsFile() string {
-	if g.Creds != "" {
-		return g.Creds
+	if f := g.userCreds(); f != "" {
+		return f
 	}
 	if g.Context != "" {
 		if c, err := g.natsContext(); err == nil && c.Creds != "" {
@@ -130,7 +148,8 @@ func identityOf(file string) (string, error) {
 
 // dial connects the CLI to the mesh as the identity of its credential, with that
 // identity's private inbox prefix (the only inbox its credential may subscribe to).
-func (g *Globals) dial() (*client.Client, error) {
+// extra options come last (a long-running command reconnects for ever).
+func (g *Globals) dial(extra ...nats.Option) (*client.Client, error) {
 	url, opts, err := g.connection()
 	if err != nil {
 		return nil, err
@@ -150,16 +169,41 @@ func (g *Globals) dial() (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if g.Creds == "" && g.Context == "" {
+	if g.userCreds() == "" && g.Context == "" {
 		opts = append(opts, nats.UserCredentials(file))
 	}
 	if sandbox.ValidateIdentity(name) == nil {
 		opts = append(opts, nats.CustomInboxPrefix(sandbox.UserInbox(name)))
 	}
-	c, err := client.Dial(url, g.Timeout, opts...)
+	c, err := client.Dial(url, g.Timeout, append(opts, extra...)...)
 	if err != nil {
 		return nil, err
 	}
 	c.SetIdentity(name)
 	return c, nil
+}
+
+// reconnectWait is how often a long-running command tries to reach a mesh that went away.
+const reconnectWait = 500 * time.Millisecond
+
+// withClient dials the mesh, runs fn and closes the connection, so every command exits
+// promptly.
+func (g *Globals) withClient(fn func(*client.Client) error) error {
+	c, err := g.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return fn(c)
+}
+
+// withLongClient is withClient for the long-running commands (--watch, events): their
+// connection reconnects for as long as it takes; they decide when to give up.
+func (g *Globals) withLongClient(fn func(*client.Client) error) error {
+	c, err := g.dial(nats.MaxReconnects(-1), nats.ReconnectWait(reconnectWait))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return fn(c)
 }

@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -84,22 +86,46 @@ func (c *PublishCmd) payload(i int) ([]byte, string) {
 	return b, id
 }
 
+// Help is the detailed help of `gaib events publish`.
+func (PublishCmd) Help() string {
+	return detail("Without --sandbox the events go into the gateway's stream, as the Arrakis gateway publishes them, and the router sends each to the sandbox "+
+		"that has its guild or to production; publish says where. With --sandbox they go straight into that sandbox's own stream, with its credential.",
+		"gaib events publish --guild 123456789012345678 --type member.join",
+		`gaib events publish --guild 123456789012345678 --type message.create --data '{"content":"hi"}' --count 10`,
+		"gaib events publish --sandbox demo --type interaction --raw")
+}
+
+// published is what `events publish` prints as a document.
+type published struct {
+	Subject      string `json:"subject"`
+	Count        int    `json:"count"`
+	LastSequence uint64 `json:"last_sequence"`
+	// Destination says where the events go, for a person; Route in detail (absent when
+	// no router answered).
+	Destination string        `json:"destination"`
+	Route       *client.Route `json:"route,omitempty"`
+}
+
 // Run publishes the events, each with its event_id as message id (a retry never stores
-// one twice), and waits, within --timeout, until the stream stored them all.
+// one twice), waits, within --timeout, until the stream stored them all, and says where
+// they go.
 func (c *PublishCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	if err := c.validate(); err != nil {
 		return err
 	}
 	return g.withClient(func(cl *client.Client) error {
-		nc, subject, where := cl.Conn(), gatewaySubject(c.Type), ""
+		nc, subject := cl.Conn(), gatewaySubject(c.Type)
+		res := published{Count: c.Count}
 		if c.Sandbox != "" {
 			snc, rec, err := cl.SandboxConn(ctx, c.Sandbox)
 			if err != nil {
 				return err
 			}
 			defer snc.Close()
-			nc, where = snc, "sandbox "+rec.Name
+			nc = snc
 			subject = sandbox.SandboxSubject(rec.ID, strings.TrimPrefix(subject, sandbox.GatewayPrefix+"."))
+			res.Destination = "sandbox " + rec.Name + "'s own stream"
+			res.Route = &client.Route{To: "sandbox", Subject: subject, SandboxID: rec.ID, Sandbox: rec.Name, Owner: rec.Owner}
 		}
 		ctx, cancel := context.WithTimeout(ctx, g.Timeout)
 		defer cancel()
@@ -111,12 +137,28 @@ func (c *PublishCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 		if err != nil {
 			return err
 		}
-		if where == "" {
-			where = cl.Destination(ctx, c.Guild)
+		res.Subject, res.LastSequence = subject, last
+		if res.Route == nil {
+			if r, err := cl.RouteOf(ctx, c.Guild, subject); err == nil {
+				res.Route, res.Destination = &r, r.Describe()
+			} else {
+				res.Destination = "wherever the router sends it (no router answered: " + sandbox.AsError(err).Message + ")"
+			}
 		}
-		res := map[string]any{"subject": subject, "count": c.Count, "last_sequence": last, "destination": where}
 		return g.out(o, res, fmt.Sprint(last), func() {
-			writeLine(o.Stdout, "Published %d event(s) on %s (sequence %d); they go to %s.", c.Count, subject, last, where)
+			what, them := fmt.Sprintf("%d %s event", c.Count, c.Type), "it"
+			if c.Count > 1 {
+				what, them = what+"s", "them"
+			}
+			if c.Guild != "" {
+				what += " of guild " + c.Guild
+			}
+			writeLine(o.Stdout, "Published %s on %s (last sequence %d).", what, subject, last)
+			if c.Sandbox != "" {
+				writeLine(o.Stdout, "%s went straight into %s.", capitalize(them), res.Destination)
+				return
+			}
+			writeLine(o.Stdout, "The router sends %s to %s.", them, res.Destination)
 		})
 	})
 }
@@ -178,32 +220,56 @@ func publishError(subject string, err error) error {
 type TailCmd struct {
 	Name  string `arg:"" help:"Sandbox name or id."`
 	All   bool   `help:"Start from the first event still stored, not from now."`
-	Count int    `help:"Exit after this many events (default: follow until Ctrl-C)."`
+	Count int    `help:"Exit after this many events (default: follow until the sandbox is destroyed, or Ctrl-C)."`
+	Full  bool   `help:"Show every event whole on a terminal too (there each is cut to the terminal's width)."`
+}
+
+// Help is the detailed help of `gaib sandbox events`.
+func (TailCmd) Help() string {
+	return detail("Events are read from the sandbox's own stream with the sandbox's credential, in order, none missed or shown twice. "+
+		"Changes of the sandbox (status, guilds, expiry) are noted on stderr. The tail rides out a mesh restart and says so, "+
+		"gives up (exit 5) when the mesh stays away longer than --timeout, and ends (exit 0) when the sandbox is destroyed or expires.",
+		"gaib sandbox events demo",
+		"gaib sandbox events demo --all --count 10 -o json",
+		"gaib sandbox events demo --full | less")
 }
 
 // errEnoughEvents stops a tail after --count events.
 var errEnoughEvents = errors.New("enough events")
 
-// Run tails the sandbox's own stream with its own credential (see client.Tail). It stops
-// when the sandbox is destroyed.
+// Run tails the sandbox's own stream with its own credential (see client.Tail) until the
+// sandbox is destroyed, --count events, or Ctrl-C.
 func (c *TailCmd) Run(ctx context.Context, g *Globals, o *IO) error {
-	return g.withClient(func(cl *client.Client) error {
-		var name, prefix string
-		started := func(rec sandbox.Record) {
-			name, prefix = rec.Name, sandbox.SandboxPrefix+"."+rec.ID+"."
-			if !g.JSON && !g.Quiet {
-				fmt.Fprintf(o.Stderr, "Tailing events of sandbox %s (%s>); Ctrl-C to stop.\n", rec.Name, prefix)
+	return g.withLongClient(func(cl *client.Client) error {
+		notes := &tailNotes{g: g, o: o, url: cl.URL(), health: func(id string) []sandbox.Health {
+			if st, err := cl.Get(ctx, id); err == nil {
+				return st.Health
 			}
+			return nil
+		}}
+		width := o.Width
+		if c.Full || g.wide() {
+			width = 0
 		}
 		n := 0
-		err := cl.Tail(ctx, c.Name, client.TailOptions{FromStart: c.All}, started, func(ev client.Event) error {
-			if g.JSON {
-				if err := writeJSONLine(o.Stdout, ev); err != nil {
+		err := cl.Tail(ctx, c.Name, client.TailOptions{
+			FromStart: c.All,
+			Outage:    client.Outage{Patience: g.Timeout, Lost: notes.lost, Back: notes.back},
+			Changed:   notes.changed,
+		}, func(ev client.Event) error {
+			switch {
+			case g.structured():
+				if err := g.streamed(o.Stdout, ev); err != nil {
 					return err
 				}
-			} else {
-				writeLine(o.Stdout, "%s  %s  %s", ev.Time.Local().Format("15:04:05.000"),
-					strings.TrimPrefix(ev.Subject, prefix), compact(ev.Data, 200))
+			case g.names():
+				fmt.Fprintln(o.Stdout, ev.Sequence)
+			default:
+				line := fmt.Sprintf("%s  %s  %s", ev.Time.Local().Format("15:04:05.000"), clean(notes.short(ev.Subject)), compact(ev.Data))
+				if width > 0 {
+					line = cut(line, width)
+				}
+				writeLine(o.Stdout, "%s", line)
 			}
 			if n++; c.Count > 0 && n >= c.Count {
 				return errEnoughEvents
@@ -214,13 +280,115 @@ func (c *TailCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 		case errors.Is(err, errEnoughEvents):
 			return nil
 		case errors.Is(err, client.ErrSandboxGone):
-			if !g.JSON && !g.Quiet {
-				fmt.Fprintf(o.Stderr, "Sandbox %s was destroyed; its events are gone.\n", name)
-			}
+			notes.gone()
 			return nil
 		}
 		return err
 	})
+}
+
+// tailNotes are the tail's words for a person, on stderr: what it follows, what changed,
+// where the mesh went.
+type tailNotes struct {
+	g    *Globals
+	o    *IO
+	url  string
+	last *sandbox.Record
+	// health checks the sandbox's planes, for the header.
+	health func(id string) []sandbox.Health
+}
+
+// short is an event's subject without the sandbox's prefix.
+func (t *tailNotes) short(subject string) string {
+	if t.last == nil {
+		return subject
+	}
+	return strings.TrimPrefix(subject, sandbox.SandboxPrefix+"."+t.last.ID+".")
+}
+
+func (t *tailNotes) say(format string, args ...any) {
+	if t.g.chatty() {
+		writeLine(t.o.Stderr, format, args...)
+	}
+}
+
+// changed notes the sandbox's record: the first one as a header, then what changed.
+func (t *tailNotes) changed(r sandbox.Record) {
+	prev := t.last
+	t.last = &r
+	now := time.Now()
+	if prev == nil {
+		guilds := "no guild"
+		switch len(r.Guilds) {
+		case 0:
+		case 1:
+			guilds = "guild " + r.Guilds[0]
+		default:
+			guilds = "guilds " + strings.Join(r.Guilds, ", ")
+		}
+		if !t.g.chatty() {
+			return
+		}
+		var planes []string
+		for _, h := range t.health(r.ID) {
+			state := t.o.paint(ansiGreen, "ok")
+			if !h.OK {
+				state = t.o.paint(ansiRed, "FAIL "+h.Message)
+			}
+			planes = append(planes, clean(h.Plane)+" "+state)
+		}
+		t.say("Following sandbox %s (id %s, owner %s): %s, expires %s, %s.", r.Name, r.ID, r.Owner, string(r.Status), relative(r.ExpiresAt, now), guilds)
+		if len(planes) > 0 {
+			fmt.Fprintf(t.o.Stderr, "Health: %s\n", strings.Join(planes, ", "))
+		}
+		t.say("Its events appear below as the router sends them; this ends when the sandbox is destroyed (Ctrl-C to stop).")
+		return
+	}
+	stamp := now.Format("15:04:05.000")
+	if r.Status != prev.Status {
+		t.say("%s  sandbox %s is %s", stamp, r.Name, string(r.Status))
+	}
+	for _, g := range r.Guilds {
+		if !slices.Contains(prev.Guilds, g) {
+			t.say("%s  guild %s now routes to sandbox %s", stamp, g, r.Name)
+		}
+	}
+	for _, g := range prev.Guilds {
+		if !slices.Contains(r.Guilds, g) {
+			t.say("%s  guild %s no longer routes to sandbox %s", stamp, g, r.Name)
+		}
+	}
+	if !r.ExpiresAt.Equal(prev.ExpiresAt) && r.Status.Active() {
+		t.say("%s  sandbox %s now expires %s", stamp, r.Name, relative(r.ExpiresAt, now))
+	}
+}
+
+func (t *tailNotes) lost(err error) {
+	if !t.g.Quiet {
+		writeLine(t.o.Stderr, "gaib: lost the mesh at %s (%s); retrying for %s", t.url, err.Error(), shortDuration(t.g.Timeout))
+	}
+}
+
+func (t *tailNotes) back(away time.Duration) {
+	if !t.g.Quiet {
+		writeLine(t.o.Stderr, "gaib: the mesh is back after %s; following the events again (none is missed)", shortDuration(away))
+	}
+}
+
+// gone says why the tail ended.
+func (t *tailNotes) gone() {
+	if t.last == nil {
+		t.say("The sandbox is gone; so are its events.")
+		return
+	}
+	switch t.last.Status {
+	case sandbox.StatusExpired:
+		t.say("Sandbox %s expired; its events go away with it.", t.last.Name)
+	case sandbox.StatusDestroying:
+		t.say("Sandbox %s is being destroyed; its events go away with it.", t.last.Name)
+	default:
+		t.say("Sandbox %s was destroyed; its events are gone.", t.last.Name)
+	}
 }
 
 // uuid4 returns a random RFC 4122 version 4 UUID.
@@ -232,11 +400,14 @@ func uuid4() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-// compact shortens a payload for one line of output.
-func compact(b []byte, n int) string {
-	s := strings.Join(strings.Fields(string(b)), " ")
-	if len(s) > n {
-		return s[:n] + "…"
+// compact is an event's payload on one line: JSON without its insignificant whitespace
+// (strings stay exact), cleaned of control characters.
+func compact(b []byte) string {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err == nil {
+		return clean(buf.String())
 	}
-	return s
+	return clean(string(b))
 }
+
+func capitalize(s string) string { return strings.ToUpper(s[:1]) + s[1:] }

@@ -45,7 +45,7 @@ func TestParseCommandsAndAliases(t *testing.T) {
 		{[]string{"sandbox", "unlink", "demo", "123456789012345678"}, "sandbox unregister-guild <name> <guild>"},
 		{[]string{"sandbox", "run", "demo", "--", "env", "-0"}, "sandbox run <name> <command>"},
 		{[]string{"serve", "--only", "router", "--workers", "8"}, "serve"},
-		{[]string{"user", "add", "bob", "--admin", "-o", "bob.creds"}, "user add <name>"},
+		{[]string{"user", "add", "bob", "--admin", "--save", "bob.creds"}, "user add <name>"},
 		{[]string{"user", "ls"}, "user list"},
 		{[]string{"user", "revoke", "bob"}, "user revoke <name>"},
 		{[]string{"user", "whoami"}, "user whoami"},

@@ -1,9 +1,9 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/arrakis/gaib/client"
 	"github.com/arrakis/gaib/sandbox"
@@ -19,6 +19,11 @@ type RouterCmd struct {
 // RouterStatsCmd is `gaib router stats`.
 type RouterStatsCmd struct{}
 
+// Help is the detailed help of `gaib router stats`.
+func (RouterStatsCmd) Help() string {
+	return examples("gaib router stats", "gaib router stats -o json")
+}
+
 // Run prints one row per router.
 func (RouterStatsCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	return g.withClient(func(cl *client.Client) error {
@@ -26,14 +31,17 @@ func (RouterStatsCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 		if err != nil {
 			return err
 		}
-		return g.out(o, stats, "", func() {
-			w := tabwriter.NewWriter(o.Stdout, 0, 2, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(w, "ROUTER\tIN\tSANDBOX\tPRODUCTION\tNO GUILD\tPARSE ERR\tPUBLISH ERR\tUNROUTABLE\tLAG\tROUTES\t")
+		names := make([]string, len(stats))
+		for i, s := range stats {
+			names[i] = s.Instance
+		}
+		return g.outList(o, stats, names, func() error {
+			t := newTable("ROUTER~", "IN>", "SANDBOX>", "PRODUCTION>", "NO GUILD>", "PARSE ERR>", "PUBLISH ERR>", "UNROUTABLE>", "LAG>", "ROUTES>")
 			for _, s := range stats {
-				fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", s.Instance, s.EventsIn, s.ToSandbox,
-					s.ToProduction, s.NoGuild, s.ParseErrors, s.PublishErrors, s.Unroutable, s.Lag, s.Routes)
+				t.row(s.Instance, fmt.Sprint(s.EventsIn), fmt.Sprint(s.ToSandbox), fmt.Sprint(s.ToProduction), fmt.Sprint(s.NoGuild),
+					fmt.Sprint(s.ParseErrors), fmt.Sprint(s.PublishErrors), fmt.Sprint(s.Unroutable), fmt.Sprint(s.Lag), fmt.Sprint(s.Routes))
 			}
-			_ = w.Flush()
+			return g.render(o, t)
 		})
 	})
 }
@@ -43,6 +51,12 @@ type RouterLookupCmd struct {
 	Guild string `arg:"" help:"Discord guild id."`
 }
 
+// Help is the detailed help of `gaib router lookup`.
+func (RouterLookupCmd) Help() string {
+	return detail("The answer is the router's live table: the sandbox (and its owner) the guild routes to, or production.",
+		"gaib router lookup 123456789012345678")
+}
+
 // Run prints where the guild's events go.
 func (c *RouterLookupCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	return g.withClient(func(cl *client.Client) error {
@@ -50,12 +64,15 @@ func (c *RouterLookupCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 		if err != nil {
 			return err
 		}
-		return g.out(o, resp, resp.SandboxID, func() {
-			if !resp.Routed {
-				writeLine(o.Stdout, "Guild %s goes to production (events.…).", resp.Guild)
-				return
+		return g.out(o, resp, cmp.Or(resp.Sandbox, resp.SandboxID), func() {
+			switch {
+			case !resp.Routed:
+				writeLine(o.Stdout, "Guild %s goes to production (%s).", resp.Guild, resp.Subject)
+			case resp.Sandbox != "":
+				writeLine(o.Stdout, "Guild %s goes to sandbox %s of %s (id %s; %s).", resp.Guild, resp.Sandbox, resp.Owner, resp.SandboxID, resp.Subject)
+			default:
+				writeLine(o.Stdout, "Guild %s goes to sandbox %s (%s).", resp.Guild, resp.SandboxID, resp.Subject)
 			}
-			writeLine(o.Stdout, "Guild %s goes to sandbox %s (sandbox.%s.events.…).", resp.Guild, resp.SandboxID, resp.SandboxID)
 		})
 	})
 }

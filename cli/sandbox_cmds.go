@@ -1,33 +1,28 @@
 package cli
 
 import (
-	"bufio"
 	"context"
-	"fmt"
-	"strings"
+	"time"
 
 	"github.com/arrakis/gaib/client"
 	"github.com/arrakis/gaib/sandbox"
 )
 
-// withClient dials the mesh, runs fn and closes the connection, so every command exits
-// promptly.
-func (g *Globals) withClient(fn func(*client.Client) error) error {
-	c, err := g.dial()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return fn(c)
-}
-
 // CreateCmd is `gaib sandbox create`.
 type CreateCmd struct {
 	Name   string   `arg:"" optional:"" help:"Sandbox name, a DNS label (default <you>-<4 random chars>)."`
-	TTL    string   `name:"ttl" help:"Time to live: 90m, 48h, 2d, 1w (default: the server's, 24h)."`
+	TTL    string   `name:"ttl" help:"Time to live: 90m, 48h, 2d, 1w (default: the mesh's, 24h)."`
 	Guilds []string `name:"guild" placeholder:"ID" help:"Register a Discord guild from the allow-list (repeatable)."`
 	DryRun bool     `help:"Validate and show what would be created, change nothing."`
 	Owner  string   `placeholder:"NAME" help:"Admins: create it for another identity (it counts against their quota)."`
+}
+
+// Help is the detailed help of `gaib sandbox create`.
+func (CreateCmd) Help() string {
+	return detail("Create is all-or-nothing: the schema, Redis user, event stream, credential and guild routes exist when it returns, or nothing does.",
+		"gaib sandbox create demo --guild 123456789012345678",
+		"gaib sandbox create --ttl 2h                      # named <you>-xxxx",
+		"gaib sandbox create qa-1 --owner alice --dry-run   # admins: for someone else")
 }
 
 // Run creates the sandbox.
@@ -42,8 +37,8 @@ func (c *CreateCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 				writeLine(o.Stdout, "Dry run: sandbox %s would be created for %s, living %s. Nothing was changed.", rec.Name, rec.Owner, rec.TTL)
 				return
 			}
-			writeLine(o.Stdout, "Created sandbox %s (id %s), expires %s.", o.paint(ansiGreen, rec.Name), rec.ID, relative(rec.ExpiresAt, rec.CreatedAt))
-			writeLine(o.Stdout, "Use it:  eval \"$(gaib sandbox connect %s)\"", rec.Name)
+			writeLine(o.Stdout, "Created sandbox %s (id %s), expires %s.", o.paint(ansiGreen, rec.Name), rec.ID, relative(rec.ExpiresAt, time.Now()))
+			writeLine(o.Stdout, "Use it:  eval \"$(gaib sandbox connect %s)\"   or   gaib sandbox run %s -- COMMAND", rec.Name, rec.Name)
 		})
 	})
 }
@@ -54,6 +49,14 @@ type ListCmd struct {
 	Mine   bool   `help:"Only your sandboxes."`
 	Owner  string `placeholder:"NAME" help:"Only NAME's sandboxes."`
 	Status string `help:"Only sandboxes in this status (provisioning, running, expired, destroying, destroyed)."`
+}
+
+// Help is the detailed help of `gaib sandbox list`.
+func (ListCmd) Help() string {
+	return detail("On a terminal the table fits its width (long names end with …); -o wide shows every cell whole, with the guild ids.",
+		"gaib sandbox list",
+		"gaib sandbox ls --mine -o wide",
+		"gaib sandbox ls --all --status destroyed -o name")
 }
 
 // Run lists sandboxes.
@@ -67,105 +70,11 @@ func (c *ListCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 		if err != nil {
 			return err
 		}
-		if g.JSON {
-			return writeJSON(o.Stdout, rs)
+		names := make([]string, len(rs))
+		for i, r := range rs {
+			names[i] = r.Name
 		}
-		if g.Quiet {
-			for _, r := range rs {
-				fmt.Fprintln(o.Stdout, r.Name)
-			}
-			return nil
-		}
-		o.printTable(rs)
-		return nil
-	})
-}
-
-// StatusCmd is `gaib sandbox status`.
-type StatusCmd struct {
-	Name  string `arg:"" help:"Sandbox name or id."`
-	Watch bool   `short:"w" help:"Redraw on every change until the sandbox is destroyed (Ctrl-C to stop)."`
-}
-
-// Run shows the sandbox.
-func (c *StatusCmd) Run(ctx context.Context, g *Globals, o *IO) error {
-	return g.withClient(func(cl *client.Client) error {
-		st, err := cl.Get(ctx, c.Name)
-		if err != nil {
-			return err
-		}
-		if !c.Watch {
-			return g.out(o, st, string(st.Status), func() { o.printRecord(st.Record, st.Health) })
-		}
-		return c.watch(ctx, g, o, cl, st.ID)
-	})
-}
-
-// watch redraws the sandbox on every change of its record. In JSON mode it prints one
-// document per change, one a line.
-func (c *StatusCmd) watch(ctx context.Context, g *Globals, o *IO, cl *client.Client, id string) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var werr error
-	retrying := func(err error) {
-		if !g.JSON {
-			fmt.Fprintf(o.Stderr, "gaib: the mesh is unreachable (%v); retrying for %s\n", err, g.Timeout)
-		}
-	}
-	for rec := range cl.Watch(ctx, id, retrying, &werr) {
-		switch {
-		case g.JSON:
-			if err := writeJSONLine(o.Stdout, rec); err != nil {
-				return err
-			}
-		case g.Quiet:
-			fmt.Fprintln(o.Stdout, rec.Status)
-		default:
-			if o.Color {
-				fmt.Fprint(o.Stdout, "\033[H\033[2J")
-			} else {
-				fmt.Fprintln(o.Stdout, "---")
-			}
-			o.printRecord(rec, nil)
-		}
-	}
-	if ctx.Err() != nil {
-		return nil
-	}
-	return werr
-}
-
-// DestroyCmd is `gaib sandbox destroy`.
-type DestroyCmd struct {
-	Name string `arg:"" help:"Sandbox name or id."`
-	Yes  bool   `short:"y" help:"Do not ask for confirmation (required when stdin is not a terminal)."`
-}
-
-// Run destroys the sandbox after confirmation.
-func (c *DestroyCmd) Run(ctx context.Context, g *Globals, o *IO) error {
-	return g.withClient(func(cl *client.Client) error {
-		if !c.Yes {
-			if !o.StdinIsTerminal {
-				return sandbox.Errorf(sandbox.CodeInvalidRequest, "refusing to destroy %q without --yes: stdin is not a terminal", c.Name)
-			}
-			st, err := cl.Get(ctx, c.Name)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(o.Stderr, "Destroy sandbox %s (id %s, owner %s) and all its data? [y/N] ", st.Name, st.ID, st.Owner)
-			answer, _ := bufio.NewReader(o.Stdin).ReadString('\n')
-			if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
-				return sandbox.Errorf(sandbox.CodeInvalidRequest, "not destroyed")
-			}
-			c.Name = st.ID
-		}
-		rec, err := cl.Destroy(ctx, c.Name)
-		if err != nil {
-			return err
-		}
-		return g.out(o, rec, rec.ID, func() {
-			writeLine(o.Stdout, "Destroyed sandbox %s (id %s).", rec.Name, rec.ID)
-		})
+		return g.outList(o, rs, names, func() error { return g.printTable(o, rs) })
 	})
 }
 
@@ -175,6 +84,12 @@ type ExtendCmd struct {
 	TTL  string `name:"ttl" required:"" help:"Time to add: 90m, 48h, 2d, 1w."`
 }
 
+// Help is the detailed help of `gaib sandbox extend`.
+func (ExtendCmd) Help() string {
+	return detail("The time left after extending may not exceed the mesh's --max-ttl (168h by default).",
+		"gaib sandbox extend demo --ttl 1d")
+}
+
 // Run extends the sandbox.
 func (c *ExtendCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	return g.withClient(func(cl *client.Client) error {
@@ -182,9 +97,9 @@ func (c *ExtendCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 		if err != nil {
 			return err
 		}
-		return g.out(o, rec, rec.ExpiresAt.Format("2006-01-02T15:04:05Z07:00"), func() {
+		return g.out(o, rec, rec.ExpiresAt.Format(time.RFC3339), func() {
 			writeLine(o.Stdout, "Sandbox %s now expires %s (%s).", rec.Name,
-				rec.ExpiresAt.Local().Format("2006-01-02 15:04:05"), relative(rec.ExpiresAt, rec.UpdatedAt))
+				rec.ExpiresAt.Local().Format(time.DateTime), relative(rec.ExpiresAt, time.Now()))
 		})
 	})
 }

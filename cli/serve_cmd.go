@@ -15,17 +15,17 @@ import (
 // ServeCmd is `gaib serve`.
 type ServeCmd struct {
 	DataDir          string   `env:"GAIB_DATA_DIR" placeholder:"DIR" help:"Where the embedded NATS (and managed databases) keep their data (default $XDG_DATA_HOME/gaib or ~/.local/share/gaib)."`
-	Listen           string   `default:"127.0.0.1:4222" help:"Address of the embedded NATS server (port 0: a free port)."`
-	Workers          int      `default:"4" help:"Instances of each micro service (handlers of one instance run one at a time)."`
-	Replicas         int      `default:"1" help:"Replicas of every stream and bucket (3 on a production cluster)."`
-	MaxPerOwner      int      `default:"5" help:"Sandboxes one owner may have at once."`
-	MaxGuilds        int      `name:"max-guilds-per-sandbox" default:"10" help:"Guilds one sandbox may have."`
-	MaxSandboxes     int      `default:"0" help:"Sandboxes the mesh holds at most (0: as many as Postgres has connections for at --sandbox-connection-limit each; -1: no limit)."`
-	ConnLimit        int      `name:"sandbox-connection-limit" default:"10" help:"Postgres connections one sandbox may hold."`
-	ReservedConns    int      `name:"reserved-connections" default:"20" help:"Postgres connections kept out of the sandboxes' reach (gaib itself, other users)."`
-	RedisMaxMemory   string   `default:"256mb" help:"maxmemory of the managed redis-server (shared by every sandbox)."`
-	RedisPolicy      string   `name:"redis-maxmemory-policy" default:"noeviction" help:"What the managed redis-server does when full (noeviction: writes fail; an evicting policy would delete other tenants' keys)."`
-	SandboxStream    string   `name:"sandbox-stream-bytes" default:"64MiB" help:"Size limit of each sandbox's own event stream (its oldest events are dropped past it)."`
+	Listen           string   `env:"GAIB_LISTEN" default:"127.0.0.1:4222" help:"Address of the embedded NATS server (port 0: a free port)."`
+	Workers          int      `env:"GAIB_WORKERS" default:"4" help:"Instances of each micro service (handlers of one instance run one at a time)."`
+	Replicas         int      `env:"GAIB_REPLICAS" default:"1" help:"Replicas of every stream and bucket (3 on a production cluster)."`
+	MaxPerOwner      int      `env:"GAIB_MAX_PER_OWNER" default:"5" help:"Sandboxes one owner may have at once."`
+	MaxGuilds        int      `env:"GAIB_MAX_GUILDS_PER_SANDBOX" name:"max-guilds-per-sandbox" default:"10" help:"Guilds one sandbox may have."`
+	MaxSandboxes     int      `env:"GAIB_MAX_SANDBOXES" default:"0" help:"Sandboxes the mesh holds at most (0: as many as Postgres has connections for at --sandbox-connection-limit each; -1: no limit)."`
+	ConnLimit        int      `env:"GAIB_SANDBOX_CONNECTION_LIMIT" name:"sandbox-connection-limit" default:"10" help:"Postgres connections one sandbox may hold."`
+	ReservedConns    int      `env:"GAIB_RESERVED_CONNECTIONS" name:"reserved-connections" default:"20" help:"Postgres connections kept out of the sandboxes' reach (gaib itself, other users)."`
+	RedisMaxMemory   string   `env:"GAIB_REDIS_MAX_MEMORY" default:"256mb" help:"maxmemory of the managed redis-server (shared by every sandbox)."`
+	RedisPolicy      string   `env:"GAIB_REDIS_MAXMEMORY_POLICY" name:"redis-maxmemory-policy" default:"noeviction" help:"What the managed redis-server does when full (noeviction: writes fail; an evicting policy would delete other tenants' keys)."`
+	SandboxStream    string   `env:"GAIB_SANDBOX_STREAM_BYTES" name:"sandbox-stream-bytes" default:"64MiB" help:"Size limit of each sandbox's own event stream (its oldest events are dropped past it)."`
 	OperatorKey      string   `name:"operator-signing-key" env:"GAIB_OPERATOR_SIGNING_KEY" type:"existingfile" placeholder:"FILE" help:"With --server: an operator signing key seed, to sign the gaib account JWT (role signing keys, revocations)."`
 	SystemCreds      string   `env:"GAIB_SYSTEM_CREDS" type:"existingfile" placeholder:"FILE" help:"With --server: a system account user's credential, to push account JWT updates."`
 	DiscordTokenFile string   `env:"GAIB_DISCORD_TOKEN_FILE" type:"existingfile" placeholder:"FILE" help:"The bot's token: runs the Discord REST proxy that sandboxes act through (off without it)." group:"Discord proxy"`
@@ -38,26 +38,26 @@ type ServeCmd struct {
 	SandboxInvalid   int      `name:"sandbox-discord-invalid" default:"100" help:"401/403/429 answers a sandbox may cause in 10 minutes before its requests are refused locally." group:"Discord proxy"`
 	DiscordDeadline  string   `name:"discord-deadline" default:"2.5s" help:"How long an interaction routed to a sandbox may wait for its answer before gaib answers it (Discord allows 3s)." group:"Discord proxy"`
 	AdminCreds       string   `env:"GAIB_ADMIN_CREDS" placeholder:"FILE" help:"Where to write your admin credential (default ~/.config/gaib/local.creds, where the CLI looks; '-': nowhere)."`
-	DefaultTTL       string   `name:"default-ttl" default:"24h" help:"TTL of a sandbox created without --ttl."`
-	MinTTL           string   `name:"min-ttl" default:"1m" help:"Shortest TTL accepted."`
-	MaxTTL           string   `name:"max-ttl" default:"168h" help:"Longest TTL accepted (also the most time left after extend)."`
-	Retention        string   `default:"24h" help:"How long destroyed sandboxes stay visible to list --all."`
-	SweepInterval    string   `default:"30s" help:"Time between cleanup sweeps (expiry, resumed destroys)."`
-	InstanceGrace    string   `default:"5s" help:"An instance that has not heartbeat for this long is dead: its creates are undone and its destroys finished."`
-	RecoveryInterval string   `default:"2s" help:"How often abandoned creates and destroys are looked for."`
-	Reconcile        string   `name:"reconcile-interval" default:"1m" help:"How often running sandboxes are checked and repaired (lost ACL users or roles, pending routes)."`
-	Only             []string `enum:"sandbox,router,cleanup" placeholder:"PART" help:"Run only these parts (sandbox, router, cleanup; repeatable)."`
-	Postgres         string   `env:"DATABASE_URL" placeholder:"URL" help:"Postgres to create sandbox schemas and roles in, as a role that may create roles (default: a managed local cluster from the installed postgresql binaries)."`
-	Redis            string   `env:"REDIS_URL" placeholder:"URL" help:"Redis to create sandbox ACL users in, as an admin user (default: a managed local redis-server)."`
-	SchemaMigrations string   `type:"existingdir" placeholder:"DIR" help:"Apply the *.sql files of DIR (the application's migrations) to each sandbox schema instead of the built-in tables."`
-	HTTP             string   `name:"http" placeholder:"ADDR" help:"Serve the REST API on ADDR, e.g. 127.0.0.1:8080 (default: off)."`
-	HTTPInsecure     bool     `name:"http-insecure" help:"REST API requests without a bearer token act as the local admin (loopback addresses only)."`
-	MetricsListen    string   `default:"127.0.0.1:9464" placeholder:"ADDR" help:"Serve Prometheus metrics on http://ADDR/metrics (empty: off)."`
+	DefaultTTL       string   `env:"GAIB_DEFAULT_TTL" name:"default-ttl" default:"24h" help:"TTL of a sandbox created without --ttl."`
+	MinTTL           string   `env:"GAIB_MIN_TTL" name:"min-ttl" default:"1m" help:"Shortest TTL accepted."`
+	MaxTTL           string   `env:"GAIB_MAX_TTL" name:"max-ttl" default:"168h" help:"Longest TTL accepted (also the most time left after extend)."`
+	Retention        string   `env:"GAIB_RETENTION" default:"24h" help:"How long destroyed sandboxes stay visible to list --all."`
+	SweepInterval    string   `env:"GAIB_SWEEP_INTERVAL" default:"30s" help:"Time between cleanup sweeps (expiry, resumed destroys)."`
+	Only             []string `env:"GAIB_ONLY" enum:"sandbox,router,cleanup" placeholder:"PART" help:"Run only these parts (sandbox, router, cleanup; repeatable)."`
+	Postgres         string   `env:"GAIB_POSTGRES_URL" placeholder:"URL" help:"Postgres to create sandbox schemas and roles in, as a role that may create roles (default: a managed local cluster from the installed postgresql binaries). Never read from DATABASE_URL: that is a sandbox's."`
+	Redis            string   `env:"GAIB_REDIS_URL" placeholder:"URL" help:"Redis to create sandbox ACL users in, as an admin user (default: a managed local redis-server). Never read from REDIS_URL: that is a sandbox's."`
+	SchemaMigrations string   `env:"GAIB_SCHEMA_MIGRATIONS" type:"existingdir" placeholder:"DIR" help:"Apply the *.sql files of DIR (the application's migrations) to each sandbox schema instead of the built-in tables."`
+	MetricsListen    string   `env:"GAIB_METRICS_LISTEN" default:"127.0.0.1:9464" placeholder:"ADDR" help:"Serve Prometheus metrics on http://ADDR/metrics (empty: off)."`
+	InstanceGrace    string   `env:"GAIB_INSTANCE_GRACE" default:"5s" help:"An instance that has not heartbeat for this long is dead: its creates are undone and its destroys finished."`
+	RecoveryInterval string   `env:"GAIB_RECOVERY_INTERVAL" default:"2s" help:"How often abandoned creates and destroys are looked for."`
+	Reconcile        string   `env:"GAIB_RECONCILE_INTERVAL" name:"reconcile-interval" default:"1m" help:"How often running sandboxes are checked and repaired (lost ACL users or roles, pending routes)."`
+	HTTP             string   `env:"GAIB_HTTP" name:"http" placeholder:"ADDR" help:"Serve the REST API on ADDR, e.g. 127.0.0.1:8080 (default: off)."`
+	HTTPInsecure     bool     `env:"GAIB_HTTP_INSECURE" name:"http-insecure" help:"REST API requests without a bearer token act as the local admin (loopback addresses only)."`
 	PostgresBin      string   `env:"GAIB_POSTGRES_BIN" placeholder:"DIR" help:"Directory of initdb and postgres for the managed cluster (default: /usr/lib/postgresql/<newest>/bin)."`
 	RedisServer      string   `env:"GAIB_REDIS_SERVER" placeholder:"PATH" help:"redis-server binary for the managed server (default: /usr/bin/redis-server)."`
-	NoPostgres       bool     `help:"Run without the Postgres plane."`
-	NoRedis          bool     `help:"Run without the Redis plane."`
-	Debug            bool     `help:"Debug logs, including the embedded NATS server's."`
+	NoPostgres       bool     `env:"GAIB_NO_POSTGRES" help:"Run without the Postgres plane."`
+	NoRedis          bool     `env:"GAIB_NO_REDIS" help:"Run without the Redis plane."`
+	Debug            bool     `env:"GAIB_DEBUG" help:"Debug logs, including the embedded NATS server's."`
 }
 
 // settings are the parsed duration flags.
@@ -92,8 +92,24 @@ func (c *ServeCmd) settings() (settings, error) {
 	return s, nil
 }
 
+// Help is the detailed help of `gaib serve`.
+func (ServeCmd) Help() string {
+	return detail("With no --server, serve starts an embedded NATS server, and Postgres and Redis from the installed postgresql and redis-server packages "+
+		"(./scripts/setup installs them), all under --data-dir. It reads its settings from flags or GAIB_* variables only (each flag's is shown), "+
+		"never from a sandbox's DATABASE_URL, REDIS_URL, NATS_URL or NATS_CREDS, and refuses to start in a shell that holds a sandbox's environment. "+
+		"It fails at once, naming the flag to change, when its data dir is in use by another serve or its ports are taken. "+
+		"It prints one line when ready and stops cleanly on Ctrl-C or SIGTERM.",
+		"gaib serve",
+		"gaib serve --listen 127.0.0.1:0 --data-dir /tmp/gaib-2 --metrics-listen ''",
+		"GAIB_POSTGRES_URL=postgres://admin@db/arrakis gaib serve --no-redis",
+		"gaib serve --server nats://nats-1:4222 --creds mesh.creds --operator-signing-key op.nk --system-creds sys.creds --replicas 3")
+}
+
 // Run parses the flags into a node configuration and runs the node until ctx ends.
 func (c *ServeCmd) Run(ctx context.Context, g *Globals, o *IO) error {
+	if err := refuseSandboxEnv(); err != nil {
+		return err
+	}
 	set, err := c.settings()
 	if err != nil {
 		return err
@@ -102,23 +118,33 @@ func (c *ServeCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	if err != nil {
 		return err
 	}
-	if g.Server != "" {
-		url = g.Server
+	// The global --server and --creds count for serve when given as flags; from the
+	// environment serve reads GAIB_NATS_URL and GAIB_NATS_CREDS (NATS_URL and NATS_CREDS are
+	// the CLI's, and in a sandbox's shell the sandbox's).
+	server, creds := os.Getenv("GAIB_NATS_URL"), os.Getenv("GAIB_NATS_CREDS")
+	if g.given["server"] {
+		server = g.Server
 	}
-	streamBytes, err := parseBytes(c.SandboxStream)
-	if err != nil {
-		return sandbox.Errorf(sandbox.CodeInvalidRequest, "--sandbox-stream-bytes: %v", err)
+	if g.given["creds"] {
+		creds = g.Creds
+	}
+	if server != "" {
+		url = server
 	}
 	deadline, err := time.ParseDuration(c.DiscordDeadline)
 	if err != nil || deadline <= 0 || deadline >= 3*time.Second {
 		return sandbox.Errorf(sandbox.CodeInvalidRequest, "--discord-deadline %q must be a duration under 3s (Discord's limit)", c.DiscordDeadline)
 	}
-	creds := g.Creds
 	if creds == "" && g.Context != "" {
 		if nc, err := g.natsContext(); err == nil {
 			creds = nc.Creds
 		}
 	}
+	streamBytes, err := parseBytes(c.SandboxStream)
+	if err != nil {
+		return sandbox.Errorf(sandbox.CodeInvalidRequest, "--sandbox-stream-bytes: %v", err)
+	}
+	noteIgnoredEnv(o)
 	return node.Run(ctx, node.Config{
 		DataDir: c.DataDir, NATSURL: url, Creds: creds, OperatorSigningKey: c.OperatorKey, SystemCreds: c.SystemCreds,
 		AdminCreds: c.AdminCreds, MaxGuilds: c.MaxGuilds, MaxSandboxes: c.MaxSandboxes, ConnectionLimit: c.ConnLimit,
@@ -132,6 +158,40 @@ func (c *ServeCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 			PublicURL: c.DiscordPublicURL, ApplicationID: c.DiscordAppID, SandboxRPS: c.SandboxRPS, SandboxesRPS: c.SandboxesRPS,
 			Invalid: c.SandboxInvalid, Deadline: deadline},
 	}, o.Stdout, o.Stderr)
+}
+
+// refuseSandboxEnv stops serve in a shell that holds a sandbox's environment (after
+// eval "$(gaib sandbox connect NAME)"): the mesh must never run beside, or be configured
+// from, a tenant's credentials. It says which variables to clear.
+func refuseSandboxEnv() error {
+	id := os.Getenv("SANDBOX_ID")
+	if id == "" {
+		return nil
+	}
+	var set []string
+	for _, name := range sandbox.EnvNames {
+		if _, ok := os.LookupEnv(name); ok {
+			set = append(set, name)
+		}
+	}
+	return sandbox.Errorf(sandbox.CodeInvalidRequest,
+		"this shell holds the environment of sandbox %s (SANDBOX_ID=%s, set by `gaib sandbox connect`): gaib serve will not run with a sandbox's credentials around it. "+
+			"Start it from a fresh shell, or first run: unset %s", clean(os.Getenv("SANDBOX_NAME")), clean(id), strings.Join(set, " "))
+}
+
+// noteIgnoredEnv tells, once, about the variables serve no longer reads, so that a setup
+// relying on them does not silently run with managed servers instead.
+func noteIgnoredEnv(o *IO) {
+	for _, v := range []struct{ old, flag, env string }{
+		{"DATABASE_URL", "--postgres", "GAIB_POSTGRES_URL"},
+		{"REDIS_URL", "--redis", "GAIB_REDIS_URL"},
+		{"NATS_URL", "--server", "GAIB_NATS_URL"},
+		{"NATS_CREDS", "--creds", "GAIB_NATS_CREDS"},
+	} {
+		if os.Getenv(v.old) != "" && os.Getenv(v.env) == "" {
+			fmt.Fprintf(o.Stderr, "gaib: serve ignores %s; it reads %s or %s\n", v.old, v.flag, v.env)
+		}
+	}
 }
 
 // parseBytes reads a size such as 64MiB, 1GiB, 500MB or 1048576.

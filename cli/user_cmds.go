@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"text/tabwriter"
 	"time"
 
 	"github.com/arrakis/gaib/auth"
@@ -23,11 +22,19 @@ type UserCmd struct {
 
 // UserAddCmd is `gaib user add`.
 type UserAddCmd struct {
-	Name   string `arg:"" help:"Identity name: 1-32 characters of a-z, 0-9, '-' or '_', starting with a letter."`
-	Admin  bool   `help:"Make it an admin (acts on every sandbox, manages users and guilds)."`
-	Role   string `enum:"developer,admin,gateway," default:"" help:"Role: developer (default), admin, or gateway (may only publish gateway events)."`
-	TTL    string `name:"ttl" help:"The credential expires after this long (90d, 1w; default: never)."`
-	Output string `short:"o" placeholder:"FILE" help:"Write the credential to FILE (0600) instead of stdout."`
+	Name  string `arg:"" help:"Identity name: 1-32 characters of a-z, 0-9, '-' or '_', starting with a letter."`
+	Admin bool   `help:"Make it an admin (acts on every sandbox, manages users and guilds)."`
+	Role  string `enum:"developer,admin,gateway," default:"" help:"Role: developer (default), admin, or gateway (may only publish gateway events)."`
+	TTL   string `name:"ttl" help:"The credential expires after this long (90d, 1w; default: never)."`
+	Save  string `placeholder:"FILE" help:"Write the credential to FILE (0600) instead of stdout."`
+}
+
+// Help is the detailed help of `gaib user add`.
+func (UserAddCmd) Help() string {
+	return detail("The credential is shown once: give it to its holder, who uses it with --creds FILE or NATS_CREDS.",
+		"gaib user add alice --save alice.creds",
+		"gaib user add ci-bot --ttl 90d --save ci.creds",
+		"gaib user add gateway --role gateway > gateway.creds")
 }
 
 // Run issues the identity and prints (or writes) its .creds document.
@@ -42,17 +49,17 @@ func (c *UserAddCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 		if err != nil {
 			return err
 		}
-		if c.Output != "" {
-			if err := auth.WritePrivate(c.Output, []byte(resp.Credentials)); err != nil {
+		if c.Save != "" {
+			if err := auth.WritePrivate(c.Save, []byte(resp.Credentials)); err != nil {
 				return err
 			}
-			return g.out(o, resp.User, c.Output, func() {
-				writeLine(o.Stdout, "Issued %s %s; credential written to %s (give it to them; it is shown once).", resp.User.Role, resp.User.Name, c.Output)
-				writeLine(o.Stdout, "They use it with:  gaib --creds %s sandbox list   (or export NATS_CREDS=%s)", c.Output, c.Output)
+			return g.out(o, resp.User, c.Save, func() {
+				writeLine(o.Stdout, "Issued %s %s; credential written to %s (give it to them; it is shown once).", resp.User.Role, resp.User.Name, c.Save)
+				writeLine(o.Stdout, "They use it with:  gaib --creds %s sandbox list   (or export NATS_CREDS=%s)", c.Save, c.Save)
 			})
 		}
-		if g.JSON {
-			return writeJSON(o.Stdout, resp)
+		if g.structured() {
+			return g.document(o.Stdout, resp)
 		}
 		if !g.Quiet {
 			fmt.Fprintf(o.Stderr, "Issued %s %s. Its credential follows (save it to a 0600 file; it is shown once).\n", resp.User.Role, resp.User.Name)
@@ -65,6 +72,9 @@ func (c *UserAddCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 // UserListCmd is `gaib user list`.
 type UserListCmd struct{}
 
+// Help is the detailed help of `gaib user list`.
+func (UserListCmd) Help() string { return examples("gaib user list", "gaib user ls -o json") }
+
 // Run lists identities.
 func (UserListCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	return g.withClient(func(cl *client.Client) error {
@@ -72,29 +82,25 @@ func (UserListCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 		if err != nil {
 			return err
 		}
-		if g.JSON {
-			return writeJSON(o.Stdout, users)
+		names := make([]string, len(users))
+		for i, u := range users {
+			names[i] = u.Name
 		}
-		if g.Quiet {
+		return g.outList(o, users, names, func() error {
+			t := newTable("NAME~", "ROLE", "STATE~", "CREATED", "BY~", "EXPIRES")
+			now := time.Now()
 			for _, u := range users {
-				fmt.Fprintln(o.Stdout, u.Name)
+				state, exp := "active", "never"
+				if u.RevokedAt != nil {
+					state = "revoked by " + u.RevokedBy
+				}
+				if !u.Expires.IsZero() {
+					exp = relative(u.Expires, now)
+				}
+				t.row(u.Name, string(u.Role), state, relative(u.CreatedAt, now), u.CreatedBy, exp)
 			}
-			return nil
-		}
-		w := tabwriter.NewWriter(o.Stdout, 0, 2, 2, ' ', 0)
-		fmt.Fprintln(w, "NAME\tROLE\tSTATE\tCREATED\tBY\tEXPIRES")
-		now := time.Now()
-		for _, u := range users {
-			state, exp := "active", "never"
-			if u.RevokedAt != nil {
-				state = "revoked by " + u.RevokedBy
-			}
-			if !u.Expires.IsZero() {
-				exp = relative(u.Expires, now)
-			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Name, u.Role, state, relative(u.CreatedAt, now), u.CreatedBy, exp)
-		}
-		return w.Flush()
+			return g.render(o, t)
+		})
 	})
 }
 
@@ -102,6 +108,9 @@ func (UserListCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 type UserRevokeCmd struct {
 	Name string `arg:"" help:"Identity to revoke."`
 }
+
+// Help is the detailed help of `gaib user revoke`.
+func (UserRevokeCmd) Help() string { return examples("gaib user revoke alice") }
 
 // Run revokes the identity.
 func (c *UserRevokeCmd) Run(ctx context.Context, g *Globals, o *IO) error {
@@ -118,6 +127,11 @@ func (c *UserRevokeCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 
 // UserWhoAmICmd is `gaib user whoami`.
 type UserWhoAmICmd struct{}
+
+// Help is the detailed help of `gaib user whoami`.
+func (UserWhoAmICmd) Help() string {
+	return examples("gaib user whoami", "gaib --creds alice.creds user whoami")
+}
 
 // Run prints the caller's identity and role.
 func (UserWhoAmICmd) Run(ctx context.Context, g *Globals, o *IO) error {

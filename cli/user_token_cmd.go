@@ -20,6 +20,12 @@ type UserTokenCmd struct {
 	Revoke string `xor:"token-op" placeholder:"ID" help:"Revoke NAME's token ID instead (it stops working at once)."`
 }
 
+// Help shows examples of tokens.
+func (UserTokenCmd) Help() string {
+	return detail("A token acts exactly as its identity does over NATS; it is shown once and stored hashed.",
+		`gaib user token ci --ttl 30d --note "bot CI"`, "gaib user token ci --list", "gaib user token ci --revoke ID")
+}
+
 // Run issues a token and prints it (alone on stdout, so TOKEN=$(gaib user token ci) works),
 // or lists or revokes tokens.
 func (c *UserTokenCmd) Run(ctx context.Context, g *Globals, o *IO) error {

@@ -112,12 +112,18 @@ func (c *Client) Close() {
 // reply never turns a create that happened into name_taken, nor one that did not into a
 // success.
 func Call[Resp any](ctx context.Context, c *Client, service, op string, req any) (Resp, error) {
+	return callWithin[Resp](ctx, c, c.timeout, min(c.timeout, attemptTimeout), service, op, req)
+}
+
+// callWithin is Call with its own deadline, and a bound on each attempt (a long poll waits
+// longer than an answer takes: its attempt is its whole deadline).
+func callWithin[Resp any](ctx context.Context, c *Client, timeout, attempt time.Duration, service, op string, req any) (Resp, error) {
 	var zero Resp
 	body, err := json.Marshal(req)
 	if err != nil {
 		return zero, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	key := ""
 	if mutating[op] {
@@ -125,7 +131,7 @@ func Call[Resp any](ctx context.Context, c *Client, service, op string, req any)
 	}
 	var noResponders time.Time // since when nobody answers at all
 	for backoff := 200 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
-		out, err := call[Resp](ctx, c, service, op, key, body)
+		out, err := call[Resp](ctx, c, attempt, service, op, key, body)
 		if !errors.Is(err, sandbox.ErrUnavailable) || ctx.Err() != nil {
 			return out, err
 		}
@@ -168,21 +174,18 @@ func (e *noRespondersError) Error() string { return e.err.Error() }
 func (e *noRespondersError) Unwrap() error { return e.err }
 
 // errNoResponders matches a noRespondersError with errors.Is.
-var errNoResponders = &noRespondersError{}
+var errNoResponders = errors.New("no responders")
 
-func (e *noRespondersError) Is(target error) bool {
-	_, ok := target.(*noRespondersError)
-	return ok
-}
+func (e *noRespondersError) Is(target error) bool { return target == errNoResponders }
 
 // attemptTimeout bounds one attempt, leaving time to repeat within the client's timeout.
 const attemptTimeout = 20 * time.Second
 
-// call is one attempt of Call.
-func call[Resp any](ctx context.Context, c *Client, service, op, key string, body []byte) (Resp, error) {
+// call is one attempt of Call, bounded by attempt.
+func call[Resp any](ctx context.Context, c *Client, attempt time.Duration, service, op, key string, body []byte) (Resp, error) {
 	var zero Resp
 	subject := sandbox.Request(service, op, c.identity)
-	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	actx, cancel := context.WithTimeout(ctx, attempt)
 	defer cancel()
 	deadline, _ := actx.Deadline()
 	msg := nats.NewMsg(subject)
@@ -197,7 +200,7 @@ func call[Resp any](ctx context.Context, c *Client, service, op, key string, bod
 		return zero, &noRespondersError{sandbox.Errorf(sandbox.CodeUnavailable,
 			"no gaib service answers %s on %s: start the mesh with `gaib serve`", subject, c.url)}
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
-		return zero, sandbox.Errorf(sandbox.CodeUnavailable, "no answer on %s within %s", subject, c.timeout)
+		return zero, sandbox.Errorf(sandbox.CodeUnavailable, "no answer on %s within %s", subject, attempt)
 	case errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrDisconnected):
 		return zero, Unreachable(c.url, err)
 	case errors.Is(err, nats.ErrPermissionViolation):
@@ -264,56 +267,6 @@ func (c *Client) RegisterGuild(ctx context.Context, ref, guild string) (sandbox.
 // UnregisterGuild sends a guild back to production.
 func (c *Client) UnregisterGuild(ctx context.Context, ref, guild string) (sandbox.GuildResponse, error) {
 	return Call[sandbox.GuildResponse](ctx, c, sandbox.ServiceSandbox, sandbox.OpUnregister, sandbox.GuildRequest{Sandbox: ref, Guild: guild})
-}
-
-// Watch sends the record of sandbox ref on every change, starting with the current one,
-// by long-polling the sandbox service's watch endpoint. When the mesh is unreachable it
-// tells retrying (once per outage) and keeps asking for up to the client's timeout; then
-// the channel closes and *errp says why. It also closes when the sandbox is destroyed or
-// ctx ends.
-func (c *Client) Watch(ctx context.Context, ref string, retrying func(error), errp *error) <-chan sandbox.Record {
-	ch := make(chan sandbox.Record)
-	go func() {
-		defer close(ch)
-		var rev uint64
-		var down time.Time
-		for ctx.Err() == nil {
-			rec, err := Call[sandbox.Record](ctx, c, sandbox.ServiceSandbox, sandbox.OpWatch, sandbox.WatchRequest{Sandbox: ref, Revision: rev})
-			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				if !errors.Is(err, sandbox.ErrUnavailable) {
-					*errp = err
-					return
-				}
-				if down.IsZero() {
-					down = time.Now()
-					retrying(err)
-				} else if time.Since(down) > c.timeout {
-					*errp = err
-					return
-				}
-				SleepCtx(ctx, time.Second)
-				continue
-			}
-			down = time.Time{}
-			ref = rec.ID
-			if rec.Revision <= rev {
-				continue
-			}
-			rev = rec.Revision
-			select {
-			case ch <- rec:
-			case <-ctx.Done():
-				return
-			}
-			if rec.Status == sandbox.StatusDestroyed {
-				return
-			}
-		}
-	}()
-	return ch
 }
 
 // SleepCtx sleeps for d or until ctx ends.

@@ -36,19 +36,44 @@ func (c *Client) Lookup(ctx context.Context, guild string) (services.LookupRespo
 	return Call[services.LookupResponse](ctx, c, sandbox.ServiceRouter, "lookup", services.LookupRequest{Guild: guild})
 }
 
-// Destination says where a guild's gateway events go, by the router's table.
-func (c *Client) Destination(ctx context.Context, guild string) string {
+// Route is where the router sends a gateway event, by its live table.
+type Route struct {
+	// To is "sandbox" or "production".
+	To string `json:"to"`
+	// Subject is the subject the router publishes the event on.
+	Subject   string `json:"subject"`
+	SandboxID string `json:"sandbox_id,omitempty"`
+	Sandbox   string `json:"sandbox,omitempty"`
+	Owner     string `json:"owner,omitempty"`
+}
+
+// Describe says where the route goes, for a person.
+func (r Route) Describe() string {
+	switch {
+	case r.To != "sandbox":
+		return "production (" + r.Subject + ")"
+	case r.Sandbox != "":
+		return fmt.Sprintf("sandbox %s of %s (%s)", r.Sandbox, r.Owner, r.Subject)
+	}
+	return fmt.Sprintf("sandbox %s (%s)", r.SandboxID, r.Subject)
+}
+
+// RouteOf asks a router where an event published on gatewaySubject for guild goes (no
+// guild: production).
+func (c *Client) RouteOf(ctx context.Context, guild, gatewaySubject string) (Route, error) {
+	prod, ok := sandbox.StripGateway(gatewaySubject)
+	if !ok {
+		return Route{}, sandbox.Errorf(sandbox.CodeInvalidRequest, "%s is not a gateway subject the router routes", gatewaySubject)
+	}
 	if guild == "" {
-		return "production (no guild)"
+		return Route{To: "production", Subject: prod}, nil
 	}
 	r, err := c.Lookup(ctx, guild)
 	switch {
 	case err != nil:
-		return "wherever the router sends guild " + guild + " (no router answered)"
+		return Route{}, err
 	case !r.Routed:
-		return "production"
-	case r.Sandbox != "":
-		return fmt.Sprintf("sandbox %s of %s", r.Sandbox, r.Owner)
+		return Route{To: "production", Subject: prod}, nil
 	}
-	return "sandbox " + r.SandboxID
+	return Route{To: "sandbox", Subject: sandbox.SandboxSubject(r.SandboxID, prod), SandboxID: r.SandboxID, Sandbox: r.Sandbox, Owner: r.Owner}, nil
 }

@@ -30,7 +30,7 @@ func (c *Client) SandboxConn(ctx context.Context, ref string) (*nats.Conn, sandb
 	}
 	seed, _ := kp.Seed()
 	nc, err := nats.Connect(c.url, nats.UserJWTAndSeed(token, string(seed)), nats.Name("gaib-cli-sandbox"),
-		nats.CustomInboxPrefix(sandbox.SandboxInbox(resp.Record.ID)), nats.MaxReconnects(-1),
+		nats.CustomInboxPrefix(sandbox.SandboxInbox(resp.Record.ID)), nats.MaxReconnects(-1), nats.ReconnectWait(2*retryEvery),
 		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
 	if err != nil {
 		if aerr := AuthError(c.url, err); aerr != nil {

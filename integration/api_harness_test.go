@@ -53,7 +53,7 @@ func (s *apiServe) gaib(t *testing.T, args ...string) result {
 func (s *apiServe) developer(t *testing.T, name string) string {
 	t.Helper()
 	creds := filepath.Join(t.TempDir(), name+".creds")
-	s.gaib(t, "user", "add", name, "-o", creds).must(t)
+	s.gaib(t, "user", "add", name, "--save", creds).must(t)
 	return creds
 }
 

@@ -146,14 +146,14 @@ func TestDestroyConfirmation(t *testing.T) {
 	answer := func(a string) result {
 		return runGaibTerminal(t, a+"\n", "--server", m.URL, "--creds", m.creds[tester], "sandbox", "destroy", "precious")
 	}
-	if r := answer("n"); r.Code == 0 || !strings.Contains(r.Stderr, "Destroy sandbox precious") {
+	if r := answer("n"); r.Code != sandbox.ExitFailure || !strings.Contains(r.Stderr, "Destroy sandbox precious") || !strings.Contains(r.Stderr, "Not destroyed.") {
 		t.Fatalf("answer n: exit %d %q", r.Code, r.Stderr)
 	}
 	m.gaib(t, "sandbox", "status", "precious").must(t)
 	if r := answer("y"); r.Code != 0 {
 		t.Fatalf("answer y: exit %d %q", r.Code, r.Stderr)
 	}
-	if r := m.gaib(t, "sandbox", "status", "precious"); r.Code != sandbox.ExitNotFound {
-		t.Fatalf("not destroyed after yes: exit %d", r.Code)
+	if st := m.gaib(t, "--json", "sandbox", "status", "precious").must(t).record(t); st.Status != sandbox.StatusDestroyed {
+		t.Fatalf("not destroyed after yes: %s", st.Status)
 	}
 }

@@ -36,7 +36,7 @@ type meshUnderAttack struct {
 func (m *meshUnderAttack) developer(t *testing.T, name string) string {
 	t.Helper()
 	path := filepath.Join(m.dir, name+".creds")
-	m.admin(t, "user", "add", name, "--output", path).must(t)
+	m.admin(t, "user", "add", name, "--save", path).must(t)
 	return path
 }
 

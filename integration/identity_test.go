@@ -62,7 +62,7 @@ func TestGuildAllowList(t *testing.T) {
 func TestUsersAreIssuedListedAndRevoked(t *testing.T) {
 	m := startMesh(t, services.MeshConfig{})
 	out := filepath.Join(t.TempDir(), "dana.creds")
-	m.gaib(t, "user", "add", "dana", "--output", out, "--ttl", "30d").must(t)
+	m.gaib(t, "user", "add", "dana", "--save", out, "--ttl", "30d").must(t)
 	st, err := os.Stat(out)
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("credential file: %v %v", st, err)
@@ -107,7 +107,7 @@ func TestUsersAreIssuedListedAndRevoked(t *testing.T) {
 	}
 	// A new credential may be issued to a revoked name; the old one stays dead.
 	out2 := filepath.Join(t.TempDir(), "dana2.creds")
-	m.gaib(t, "user", "add", "dana", "--output", out2).must(t)
+	m.gaib(t, "user", "add", "dana", "--save", out2).must(t)
 	runGaib(t, "", "--server", m.URL, "--creds", out2, "user", "whoami").must(t)
 	if r := runGaib(t, "", "--server", m.URL, "--creds", out, "user", "whoami"); r.Code == 0 {
 		t.Fatal("the first credential came back to life")

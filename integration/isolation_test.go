@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/arrakis/gaib/cli"
 	"github.com/arrakis/gaib/sandbox"
 	"github.com/arrakis/gaib/services"
 )
@@ -156,16 +157,22 @@ func TestHealthCheckQueriesTheDatabases(t *testing.T) {
 	if err := pm.Store.DeleteSandboxStream(ctx, rec.ID); err != nil {
 		t.Fatal(err)
 	}
+	// Status reports each plane's real error and exits 7 (unhealthy), its report whole.
+	r := pm.gaib(t, "--json", "sandbox", "status", "fragile")
+	if r.Code != cli.ExitUnhealthy {
+		t.Fatalf("status of a broken sandbox: exit %d", r.Code)
+	}
 	var st sandbox.StatusResponse
-	decodeStrict(t, pm.gaib(t, "--json", "sandbox", "status", "fragile").must(t).Stdout, &st)
+	decodeStrict(t, r.Stdout, &st)
 	for _, h := range st.Health {
 		if h.OK || h.Message == "" {
 			t.Errorf("health %s reports ok for a missing resource: %+v", h.Plane, h)
 		}
 	}
-	human := pm.gaib(t, "sandbox", "status", "fragile").must(t).Stdout
-	if !strings.Contains(human, "FAIL schema "+rec.Resources.Schema+" does not exist") {
-		t.Errorf("status does not show the failure:\n%s", human)
+	r = pm.gaib(t, "sandbox", "status", "fragile")
+	if human := r.Stdout; r.Code != cli.ExitUnhealthy || !strings.Contains(human, "FAIL schema "+rec.Resources.Schema+" does not exist") ||
+		!strings.Contains(r.Stderr, "sandbox fragile is unhealthy: nats, postgres, redis") {
+		t.Errorf("status does not show the failure (exit %d):\n%s%s", r.Code, human, r.Stderr)
 	}
 	// Destroy still finishes (idempotent teardown of what is left).
 	pm.gaib(t, "sandbox", "destroy", "fragile", "--yes").must(t)
@@ -218,8 +225,16 @@ func TestRunPassesEnvironmentExitCodeAndSignals(t *testing.T) {
 	if r.Code != 7 || r.Stdout != rec.Resources.Schema+"|"+rec.ID {
 		t.Fatalf("run: exit %d stdout %q stderr %q", r.Code, r.Stdout, r.Stderr)
 	}
-	if r := pm.gaib(t, "sandbox", "run", "runner", "--", "/nonexistent/bot"); r.Code != sandbox.ExitUsage {
-		t.Fatalf("run of a missing command: exit %d", r.Code)
+	// As a shell would: 127 for no such command, 126 for one that cannot be executed.
+	notExec := filepath.Join(t.TempDir(), "bot")
+	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for cmd, code := range map[string]int{"/nonexistent/bot": cli.ExitCommandNotFound, "no-such-bot-worker": cli.ExitCommandNotFound,
+		notExec: cli.ExitCannotRun, t.TempDir(): cli.ExitCannotRun} {
+		if r := pm.gaib(t, "sandbox", "run", "runner", "--", cmd); r.Code != code || !strings.Contains(r.Stderr, cmd) {
+			t.Errorf("run %s: exit %d, want %d (%q)", cmd, r.Code, code, r.Stderr)
+		}
 	}
 	if r := pm.gaib(t, "sandbox", "run", "ghost", "--", "true"); r.Code != sandbox.ExitNotFound {
 		t.Fatalf("run in an unknown sandbox: exit %d", r.Code)

@@ -57,8 +57,12 @@ func TestLifecycleThroughCLI(t *testing.T) {
 	if gone.Status != sandbox.StatusDestroyed || gone.DestroyedAt == nil {
 		t.Fatalf("destroy returned %+v", gone)
 	}
-	if r := m.gaib(t, "--json", "sandbox", "status", "demo"); r.Code != sandbox.ExitNotFound || r.errorCode(t) != sandbox.CodeNotFound {
-		t.Fatalf("status of a destroyed name: exit %d %s", r.Code, r.Stdout)
+	// A destroyed sandbox answers by its old name as by its id (until a new one takes it).
+	if st := m.gaib(t, "--json", "sandbox", "status", "demo").must(t).record(t); st.ID != created.ID || st.Status != sandbox.StatusDestroyed {
+		t.Fatalf("status of a destroyed name: %+v", st)
+	}
+	if r := m.gaib(t, "--json", "sandbox", "status", "never-was"); r.Code != sandbox.ExitNotFound || r.errorCode(t) != sandbox.CodeNotFound {
+		t.Fatalf("status of an unknown name: exit %d %s", r.Code, r.Stdout)
 	}
 	// Still visible by id and to list --all, not to list.
 	if st := m.gaib(t, "--json", "sandbox", "status", created.ID).must(t).record(t); st.Status != sandbox.StatusDestroyed {

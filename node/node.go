@@ -33,6 +33,11 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	release, err := c.preflight()
+	if err != nil {
+		return err
+	}
+	defer release()
 	secret, err := loadSecret(c.Secret, c.DataDir)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/arrakis/gaib/embedded"
 	"github.com/arrakis/gaib/keyspace"
@@ -38,7 +39,7 @@ func (c *Config) planes(ctx context.Context, secret sandbox.Secret, stderr io.Wr
 		}
 	}()
 	if !c.NoPostgres {
-		pgURL, where, err := managed(stderr, "postgres", "no database", c.Postgres, &closers, func() (string, func(), error) {
+		pgURL, where, err := managed("postgres", "postgresql", c.Postgres, &closers, func() (string, func(), error) {
 			dir := embedded.PostgresDir(c.DataDir)
 			if err := c.bindManaged(dir, stderr); err != nil {
 				return "", nil, err
@@ -73,7 +74,7 @@ func (c *Config) planes(ctx context.Context, secret sandbox.Secret, stderr io.Wr
 		}
 	}
 	if !c.NoRedis {
-		redisURL, where, err := managed(stderr, "redis", "no Redis user", c.Redis, &closers, func() (string, func(), error) {
+		redisURL, where, err := managed("redis", "redis-server", c.Redis, &closers, func() (string, func(), error) {
 			dir := embedded.RedisDir(c.DataDir)
 			if err := c.bindManaged(dir, stderr); err != nil {
 				return "", nil, err
@@ -103,17 +104,17 @@ func (c *Config) planes(ctx context.Context, secret sandbox.Secret, stderr io.Wr
 }
 
 // managed returns url when the user gave one ("external"), else starts the managed server
-// ("managed") and registers its stop in closers. A missing binary disables the plane with
-// one line on stderr and returns "".
-func managed(stderr io.Writer, plane, without, url string, closers *[]func(), start func() (string, func(), error)) (string, string, error) {
+// ("managed") and registers its stop in closers. A missing binary stops serve with what to
+// install: a mesh whose sandboxes silently lack a plane would only fail later.
+func managed(plane, pkg, url string, closers *[]func(), start func() (string, func(), error)) (string, string, error) {
 	if url != "" {
 		return url, "external", nil
 	}
 	url, stop, err := start()
 	switch {
 	case errors.Is(err, embedded.ErrNotInstalled):
-		fmt.Fprintf(stderr, "gaib: %s plane disabled: %v; sandboxes get %s\n", plane, err, without)
-		return "", "", nil
+		return "", "", fmt.Errorf("the %s plane cannot start: %w. Install it (sudo apt-get install %s, or ./scripts/setup, which installs every server gaib needs), "+
+			"point --%s (or GAIB_%s_URL) at a server, or run without it with --no-%s", plane, err, pkg, plane, strings.ToUpper(plane), plane)
 	case err != nil:
 		return "", "", fmt.Errorf("managed %s: %w", plane, err)
 	}

@@ -80,7 +80,7 @@ func (e *Error) Error() string { return e.Message }
 // errors.Is(err, sandbox.ErrNotFound) works on any not-found error.
 func (e *Error) Is(target error) bool {
 	var t *Error
-	return errors.As(target, &t) && t.Code == e.Code
+	return errors.As(target, &t) && t != nil && t.Code == e.Code
 }
 
 // Errorf builds an *Error with a code and a formatted message.

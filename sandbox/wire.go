@@ -51,11 +51,13 @@ type GuildRequest struct {
 	Guild   string `json:"guild"`
 }
 
-// GuildResponse is the answer to register/unregister: the updated record, and a warning
-// when not every router confirmed the change in time.
+// GuildResponse is the answer to register/unregister: the updated record, a warning when
+// not every router confirmed the change in time, and a note when there was nothing to do
+// (the guild already routed there, or already did not).
 type GuildResponse struct {
 	Record
 	Warning string `json:"warning,omitempty"`
+	Note    string `json:"note,omitempty"`
 }
 
 // EnvVar is one connection setting printed by `connect`.

@@ -2,6 +2,7 @@ package services
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/arrakis/gaib/sandbox"
@@ -12,7 +13,9 @@ import (
 // destroy always finds every route it must remove; the claim itself is atomic, so of
 // concurrent registrations of one guild exactly one wins. A registration that races a
 // destroy is undone: after the claim the record must still be running. It returns once
-// every router has applied the route (or with a warning).
+// every router has applied the route (or with a warning). Registering a guild the sandbox
+// already has succeeds with a note; one that another sandbox holds is guild_taken, naming
+// that sandbox and its owner.
 func (s *Sandboxes) RegisterGuild(ctx context.Context, c Caller, req sandbox.GuildRequest) (sandbox.GuildResponse, error) {
 	rec, err := s.guildTarget(ctx, c, req, "register a guild to")
 	if err != nil {
@@ -64,19 +67,26 @@ func (s *Sandboxes) RegisterGuild(ctx context.Context, c Caller, req sandbox.Gui
 		return sandbox.GuildResponse{}, sandbox.Errorf(sandbox.CodeWrongState,
 			"sandbox %q became %s while the guild was registered; the registration was undone", cur.Name, cur.Status)
 	}
+	resp := sandbox.GuildResponse{Record: rec, Warning: s.syncRoutes(ctx, rev)}
+	if !added {
+		resp.Note = fmt.Sprintf("Guild %s already routes to sandbox %s; nothing to do.", req.Guild, rec.Name)
+		return resp, nil
+	}
 	s.audit(ctx, c.Name, "register-guild", &before, &rec)
-	return sandbox.GuildResponse{Record: rec, Warning: s.syncRoutes(ctx, rev)}, nil
+	return resp, nil
 }
 
 // UnregisterGuild sends a guild's events back to production (owner or admin). It returns
-// once every router has applied the change (or with a warning).
+// once every router has applied the change (or with a warning). A guild the sandbox does
+// not have (never had, unregistered already, or the sandbox is destroyed) is already not
+// routed there: that succeeds with a note saying where its events go.
 func (s *Sandboxes) UnregisterGuild(ctx context.Context, c Caller, req sandbox.GuildRequest) (sandbox.GuildResponse, error) {
 	rec, err := s.guildTarget(ctx, c, req, "unregister a guild from")
 	if err != nil {
 		return sandbox.GuildResponse{}, err
 	}
-	if !slices.Contains(rec.Guilds, req.Guild) {
-		return sandbox.GuildResponse{}, sandbox.Errorf(sandbox.CodeNotFound, "guild %s is not registered to sandbox %q", req.Guild, rec.Name)
+	if !slices.Contains(rec.Guilds, req.Guild) || rec.Status == sandbox.StatusDestroyed {
+		return sandbox.GuildResponse{Record: rec, Note: s.notRouted(ctx, req.Guild, rec)}, nil
 	}
 	before := rec
 	rev, err := s.store.ReleaseRoute(ctx, req.Guild, rec.ID)
@@ -106,4 +116,16 @@ func (s *Sandboxes) guildTarget(ctx context.Context, c Caller, req sandbox.Guild
 		return rec, err
 	}
 	return rec, authorize(c, rec, what)
+}
+
+// notRouted is the note of an unregister with nothing to do: where the guild's events go.
+func (s *Sandboxes) notRouted(ctx context.Context, guild string, rec sandbox.Record) string {
+	where := "production"
+	if id, _, err := s.store.Route(ctx, guild); err == nil && id != rec.ID {
+		where = "sandbox " + id
+		if other, err := s.store.Record(ctx, id); err == nil {
+			where = fmt.Sprintf("sandbox %s of %s", other.Name, other.Owner)
+		}
+	}
+	return fmt.Sprintf("Guild %s is not registered to sandbox %s (its events go to %s); nothing to do.", guild, rec.Name, where)
 }

@@ -9,7 +9,10 @@ import (
 	"github.com/arrakis/gaib/sandbox"
 )
 
-// Resolve finds a sandbox by id (any status) or by name (sandboxes not destroyed). A ref
+// Resolve finds a sandbox by id (any status) or by name: the sandbox of that name that is
+// not destroyed, else the latest destroyed one that had it (names are free again once
+// destroyed, and still kept records answer by their old name as they do by id). So the
+// same command on the same sandbox gets the same answer whichever way it is named. A ref
 // shaped like an id is looked up as an id only: names may never take an id's shape, so a
 // name can never stand for another sandbox.
 func (s *Sandboxes) Resolve(ctx context.Context, ref string) (sandbox.Record, error) {
@@ -27,37 +30,39 @@ func (s *Sandboxes) Resolve(ctx context.Context, ref string) (sandbox.Record, er
 		return sandbox.Record{}, err
 	}
 	id, err := s.store.LookupName(ctx, ref)
+	if errors.Is(err, sandbox.ErrNotFound) {
+		return s.destroyedNamed(ctx, ref, err)
+	}
 	if err != nil {
 		return sandbox.Record{}, err
 	}
 	rec, err := s.store.Record(ctx, id)
 	if errors.Is(err, sandbox.ErrNotFound) {
-		return rec, sandbox.Errorf(sandbox.CodeNotFound, "no sandbox named %q", ref)
+		return s.destroyedNamed(ctx, ref, sandbox.Errorf(sandbox.CodeNotFound, "no sandbox named %q", ref))
 	}
 	return rec, err
 }
 
-// ResolveAny is Resolve that also finds a destroyed sandbox by the name it had (names are
-// free again once destroyed): the latest destroyed record of that name still kept. Destroy
-// uses it so that destroying a destroyed sandbox answers the same by name and by id; the
-// audit trail so that it can be read after destroy.
+// ResolveAny is Resolve (which finds destroyed sandboxes by their old name too), for the
+// callers that say so.
 func (s *Sandboxes) ResolveAny(ctx context.Context, ref string) (sandbox.Record, error) {
-	rec, err := s.Resolve(ctx, ref)
-	if !errors.Is(err, sandbox.ErrNotFound) || sandbox.ValidID(ref) {
-		return rec, err
-	}
-	all, _, lerr := s.store.Records(ctx)
-	if lerr != nil {
-		return rec, lerr
+	return s.Resolve(ctx, ref)
+}
+
+// destroyedNamed returns the latest destroyed record still kept that had name, or notFound.
+func (s *Sandboxes) destroyedNamed(ctx context.Context, name string, notFound error) (sandbox.Record, error) {
+	all, _, err := s.store.Records(ctx)
+	if err != nil {
+		return sandbox.Record{}, err
 	}
 	var found *sandbox.Record
 	for i, r := range all {
-		if r.Name == ref && r.Status == sandbox.StatusDestroyed && (found == nil || r.CreatedAt.After(found.CreatedAt)) {
+		if r.Name == name && r.Status == sandbox.StatusDestroyed && (found == nil || r.CreatedAt.After(found.CreatedAt)) {
 			found = &all[i]
 		}
 	}
 	if found == nil {
-		return rec, err
+		return sandbox.Record{}, notFound
 	}
 	return *found, nil
 }
