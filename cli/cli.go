@@ -53,6 +53,7 @@ type SandboxCmd struct {
 	Unregister UnregisterCmd `cmd:"" name:"unregister-guild" aliases:"unlink" help:"Send a guild's events back to production."`
 	Events     TailCmd       `cmd:"" help:"Tail the events routed to a sandbox, live."`
 	Audit      AuditCmd      `cmd:"" help:"Show every change made to a sandbox: when, who, what (also once destroyed)."`
+	Config     ConfigCmd     `cmd:"" help:"Set, list and unset a sandbox's config: the environment variables of its worker."`
 }
 
 // IO is where a command reads and writes; Main's caller chooses it.

@@ -28,12 +28,13 @@ type CreateCmd struct {
 	Guilds []string `name:"guild" placeholder:"ID" help:"Register a Discord guild from the allow-list (repeatable)."`
 	DryRun bool     `help:"Validate and show what would be created, change nothing."`
 	Owner  string   `placeholder:"NAME" help:"Admins: create it for another identity (it counts against their quota)."`
+	CreateConfig
 }
 
 // Run creates the sandbox.
 func (c *CreateCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	return g.withClient(func(cl *client.Client) error {
-		rec, err := cl.Create(ctx, sandbox.CreateRequest{Name: c.Name, Owner: c.Owner, TTL: c.TTL, Guilds: c.Guilds, DryRun: c.DryRun})
+		rec, err := cl.Create(ctx, sandbox.CreateRequest{Name: c.Name, Owner: c.Owner, TTL: c.TTL, Guilds: c.Guilds, DryRun: c.DryRun, Config: c.configVars()})
 		if err != nil {
 			return err
 		}
