@@ -322,6 +322,32 @@ func TestConfigIsolation(t *testing.T) {
 		}
 	}
 
+	// A flood of config requests is bounded per sandbox: bob's worker is told to slow down,
+	// alice's worker is still answered.
+	flood := sandbox.SandboxInbox(attacker.ID) + ".flood"
+	answers, err := w.nc.SubscribeSync(flood + ".*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		if err := w.nc.PublishRequest(sandbox.ConfigGetSubject(attacker.ID), fmt.Sprintf("%s.%d", flood, i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	slowed := 0
+	for range 200 {
+		msg, err := answers.NextMsg(10 * time.Second)
+		if err != nil {
+			t.Fatalf("the flood was not answered: %v", err)
+		}
+		if _, err := client.DecodeWorkerConfig(msg); hasCode(err, sandbox.CodeQuotaExceeded) {
+			slowed++
+		}
+	}
+	if slowed == 0 || slowed == 200 {
+		t.Fatalf("%d of 200 requests in a burst were refused", slowed)
+	}
+
 	// Alice's own worker still reads exactly her config; nothing changed, nothing audited.
 	ctx, cancel3 := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel3()

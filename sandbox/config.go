@@ -147,10 +147,13 @@ type ConfigVar struct {
 }
 
 // ValidateConfigVars checks the keys and values a set or a create asks for: each valid,
-// none given twice, at most MaxConfigKeys.
+// none given twice, at most MaxConfigKeys and MaxConfigBytes together.
 func ValidateConfigVars(vars []ConfigVar) error {
 	if len(vars) > MaxConfigKeys {
 		return Errorf(CodeConfigTooLarge, "%d config keys given; a sandbox may have at most %d", len(vars), MaxConfigKeys)
+	}
+	if n := (Config{Vars: vars}).bytes(); n > MaxConfigBytes {
+		return Errorf(CodeConfigTooLarge, "%d bytes of config keys and values given; the limit is %d", n, MaxConfigBytes)
 	}
 	seen := make(map[string]bool, len(vars))
 	for _, v := range vars {

@@ -113,6 +113,9 @@ func TestConfigSetUnsetAndBounds(t *testing.T) {
 	if _, err := fat.Set(vars); codeOf(err) != sandbox.CodeConfigTooLarge || len(fat.Vars) != 0 {
 		t.Errorf("over 32 KiB: %v, %d keys", err, len(fat.Vars))
 	}
+	if err := sandbox.ValidateConfigVars(vars); codeOf(err) != sandbox.CodeConfigTooLarge {
+		t.Errorf("a request over 32 KiB: %v", err)
+	}
 	if err := sandbox.ValidateConfigVars([]sandbox.ConfigVar{{Key: "A"}, {Key: "A"}}); codeOf(err) != sandbox.CodeInvalidConfigKey {
 		t.Errorf("duplicate key: %v", err)
 	}
