@@ -99,7 +99,7 @@ func problemOf(code sandbox.Code, detail, instance string) *Problem {
 func StatusOf(code sandbox.Code) int {
 	switch code {
 	case sandbox.CodeInvalidRequest, sandbox.CodeInvalidName, sandbox.CodeInvalidID, sandbox.CodeInvalidOwner,
-		sandbox.CodeInvalidTTL, sandbox.CodeInvalidGuild:
+		sandbox.CodeInvalidTTL, sandbox.CodeInvalidGuild, sandbox.CodeInvalidConfigKey, sandbox.CodeInvalidConfigValue:
 		return http.StatusBadRequest
 	case sandbox.CodeUnauthenticated:
 		return http.StatusUnauthorized
@@ -108,7 +108,7 @@ func StatusOf(code sandbox.Code) int {
 	case sandbox.CodeNotFound:
 		return http.StatusNotFound
 	case sandbox.CodeNameTaken, sandbox.CodeGuildTaken, sandbox.CodeQuotaExceeded, sandbox.CodeWrongState,
-		sandbox.CodeTooManyGuilds:
+		sandbox.CodeTooManyGuilds, sandbox.CodeConfigTooLarge:
 		return http.StatusConflict
 	case sandbox.CodeTooLarge:
 		return http.StatusRequestEntityTooLarge

@@ -17,6 +17,8 @@ type createBody struct {
 	Guilds []string `json:"guilds,omitempty" example:"[\"123456789012345678\"]" doc:"Discord guilds to route to it (developers: from the allow-list)."`
 	Owner  string   `json:"owner,omitempty" example:"alice" doc:"Admins: create it for another identity (it counts against their quota)."`
 	DryRun bool     `json:"dry_run,omitempty" doc:"Validate and return the record that would be created; change nothing."`
+
+	Config []sandbox.ConfigVar `json:"config,omitempty" doc:"The sandbox's initial config (as PUT /v1/sandboxes/{name}/config)."`
 }
 
 type createInput struct{ Body createBody }
@@ -82,7 +84,7 @@ func with(op huma.Operation, status int) huma.Operation {
 
 func (s *Server) create(ctx context.Context, in *createInput) (*createOutput, error) {
 	b := in.Body
-	rec, err := s.as(ctx).Create(ctx, sandbox.CreateRequest{Name: b.Name, Owner: b.Owner, TTL: b.TTL, Guilds: b.Guilds, DryRun: b.DryRun})
+	rec, err := s.as(ctx).Create(ctx, sandbox.CreateRequest{Name: b.Name, Owner: b.Owner, TTL: b.TTL, Guilds: b.Guilds, DryRun: b.DryRun, Config: b.Config})
 	if err != nil {
 		return nil, err
 	}

@@ -62,6 +62,7 @@ type SandboxCmd struct {
 	Extend     ExtendCmd     `cmd:"" help:"Give a sandbox more time."`
 	Destroy    DestroyCmd    `cmd:"" aliases:"rm,delete" help:"Destroy a sandbox and everything it owns."`
 	Audit      AuditCmd      `cmd:"" help:"Show every change made to a sandbox: when, who, what (also once destroyed)."`
+	Config     ConfigCmd     `cmd:"" help:"Set, list and unset a sandbox's config: the environment variables of its worker."`
 }
 
 // IO is where a command reads and writes; Main's caller chooses it.

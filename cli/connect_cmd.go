@@ -73,6 +73,12 @@ func sandboxEnv(resp sandbox.ConnectResponse, credsPath string) ([]sandbox.EnvVa
 		}
 		out = append(out, e)
 	}
+	for _, e := range resp.Config {
+		if err := sandbox.ValidateConfigVar(e.Name, e.Value); err != nil {
+			return nil, sandbox.Errorf(sandbox.CodeInternal, "the mesh answered with a config variable gaib refuses (%v): refusing to print it", err)
+		}
+		out = append(out, e)
+	}
 	if resp.Credentials != "" && credsPath != "" {
 		if err := auth.WritePrivate(credsPath, []byte(resp.Credentials)); err != nil {
 			return nil, fmt.Errorf("write the sandbox credential: %w", err)

@@ -15,6 +15,7 @@ type CreateCmd struct {
 	Guilds []string `name:"guild" placeholder:"ID" help:"Register a Discord guild from the allow-list (repeatable)."`
 	DryRun bool     `help:"Validate and show what would be created, change nothing."`
 	Owner  string   `placeholder:"NAME" help:"Admins: create it for another identity (it counts against their quota)."`
+	CreateConfig
 }
 
 // Help is the detailed help of `gaib sandbox create`.
@@ -28,7 +29,7 @@ func (CreateCmd) Help() string {
 // Run creates the sandbox.
 func (c *CreateCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	return g.withClient(func(cl *client.Client) error {
-		rec, err := cl.Create(ctx, sandbox.CreateRequest{Name: c.Name, Owner: c.Owner, TTL: c.TTL, Guilds: c.Guilds, DryRun: c.DryRun})
+		rec, err := cl.Create(ctx, sandbox.CreateRequest{Name: c.Name, Owner: c.Owner, TTL: c.TTL, Guilds: c.Guilds, DryRun: c.DryRun, Config: c.configVars()})
 		if err != nil {
 			return err
 		}

@@ -72,7 +72,7 @@ func TestOrphansAreFoundAndRemovedButLiveSandboxesNeverFlagged(t *testing.T) {
 	ctx := context.Background()
 	js, _ := jetstream.New(pm.NC)
 	live := pm.gaib(t, "--json", "sandbox", "create", "live", "--guild", guildA).must(t).record(t)
-	lost := pm.gaib(t, "--json", "sandbox", "create", "lost", "--guild", guildB).must(t).record(t)
+	lost := pm.gaib(t, "--json", "sandbox", "create", "lost", "--guild", guildB, "--config", "LOST=1").must(t).record(t)
 	gone := pm.gaib(t, "--json", "sandbox", "create", "gone").must(t).record(t)
 	pm.gaib(t, "sandbox", "destroy", "gone", "--yes").must(t)
 	for _, id := range []string{live.ID, lost.ID} {

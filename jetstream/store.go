@@ -94,6 +94,7 @@ type Store struct {
 	instances   jetstream.KeyValue
 	requests    jetstream.KeyValue
 	mesh        jetstream.KeyValue
+	config      jetstream.KeyValue
 }
 
 // Open creates (or updates) gaib's buckets and streams and returns a Store on them.
@@ -113,6 +114,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 		{&s.guilds, sandbox.BucketGuilds, "gaib guild allow-list: guild id → who may route it", 1},
 		{&s.revocations, sandbox.BucketRevocations, "gaib revoked NATS user keys: public key → when, until", 1},
 		{&s.tokens, sandbox.BucketTokens, "gaib REST API bearer tokens: id → identity, hash of the secret", 1},
+		{&s.config, sandbox.BucketConfig, "gaib sandbox config: id → environment variables of its worker", 1},
 	} {
 		kv, err := retry(ctx, func() (jetstream.KeyValue, error) {
 			return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{

@@ -27,6 +27,8 @@ type AuditEntry struct {
 	Before    *Record   `json:"before,omitempty"`
 	After     *Record   `json:"after,omitempty"`
 	Detail    string    `json:"detail,omitempty"`
+	// Config is what a config change changed, secret values redacted.
+	Config []ConfigChange `json:"config,omitempty"`
 }
 
 // AuditFilter is the subject filter of every audit entry of sandbox id: gaib.audit.<id>.>.

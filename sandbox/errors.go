@@ -52,11 +52,11 @@ const (
 func (c Code) ExitCode() int {
 	switch c {
 	case CodeInvalidRequest, CodeInvalidName, CodeInvalidID, CodeInvalidOwner, CodeInvalidTTL,
-		CodeInvalidGuild, CodeTooLarge:
+		CodeInvalidGuild, CodeTooLarge, CodeInvalidConfigKey, CodeInvalidConfigValue:
 		return ExitUsage
 	case CodeNotFound:
 		return ExitNotFound
-	case CodeNameTaken, CodeQuotaExceeded, CodeGuildTaken, CodeWrongState, CodeTooManyGuilds:
+	case CodeNameTaken, CodeQuotaExceeded, CodeGuildTaken, CodeWrongState, CodeTooManyGuilds, CodeConfigTooLarge:
 		return ExitConflict
 	case CodeForbidden, CodeUnauthenticated, CodeGuildNotAllowed:
 		return ExitForbidden

@@ -23,6 +23,8 @@ type CreateRequest struct {
 	Owner  string   `json:"owner,omitempty"`
 	TTL    string   `json:"ttl,omitempty"`
 	Guilds []string `json:"guilds,omitempty"`
+	// Config is the sandbox's initial config (see ConfigSetRequest).
+	Config []ConfigVar `json:"config,omitempty"`
 	// DryRun validates everything and returns the record that would be created.
 	DryRun bool `json:"dry_run,omitempty"`
 }
@@ -73,6 +75,9 @@ type ConnectResponse struct {
 	Record      Record   `json:"sandbox"`
 	Env         []EnvVar `json:"env"`
 	Credentials string   `json:"credentials,omitempty"`
+	// Config is the sandbox's config for its worker, values in clear; the CLI adds it to
+	// Env after checking each key as the mesh does.
+	Config []EnvVar `json:"config,omitempty"`
 }
 
 // Health is the result of a live check of one plane of a sandbox.

@@ -42,5 +42,8 @@ func (s *Sandboxes) Connect(ctx context.Context, c Caller, req sandbox.RefReques
 		env = append(env, p.Env(rec)...)
 	}
 	out.Env = env
+	if out.Config, err = s.configEnv(ctx, rec.ID); err != nil {
+		return sandbox.ConnectResponse{}, err
+	}
 	return out, nil
 }

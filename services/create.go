@@ -27,6 +27,9 @@ func (s *Sandboxes) Create(ctx context.Context, c Caller, req sandbox.CreateRequ
 	if err := s.checkGuilds(ctx, c, owner, rec.Guilds); err != nil {
 		return sandbox.Record{}, err
 	}
+	if err := sandbox.ValidateConfigVars(req.Config); err != nil {
+		return sandbox.Record{}, err
+	}
 	if req.DryRun {
 		return rec, s.dryRun(ctx, rec)
 	}
@@ -48,6 +51,9 @@ func (s *Sandboxes) Create(ctx context.Context, c Caller, req sandbox.CreateRequ
 		return fail(err)
 	}
 	undo.push(func(ctx context.Context) error { return s.store.DeleteRecord(ctx, rec.ID) })
+	if err := s.initConfig(ctx, rec.ID, c.Name, req.Config, &undo); err != nil {
+		return fail(err)
+	}
 	err = s.store.ReserveName(ctx, rec.Name, rec.ID)
 	if errors.Is(err, sandbox.ErrNameTaken) && s.recoverName(ctx, rec.Name) {
 		err = s.store.ReserveName(ctx, rec.Name, rec.ID)
@@ -120,6 +126,7 @@ func (s *Sandboxes) Create(ctx context.Context, c Caller, req sandbox.CreateRequ
 		e.Detail = "on behalf of " + running.Owner
 	}
 	s.auditEntry(ctx, e)
+	s.auditCreatedConfig(ctx, c.Name, running.ID, req.Config)
 	s.syncRoutes(ctx, routeRev)
 	return running, nil
 }

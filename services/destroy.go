@@ -159,6 +159,9 @@ func (s *Sandboxes) teardown(ctx context.Context, rec sandbox.Record) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	if err := s.store.DeleteSandboxConfig(ctx, rec.ID); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
 	if err := s.store.ReleaseSlot(ctx, rec.Owner, rec.ID); err != nil {
 		return fmt.Errorf("quota slot: %w", err)
 	}

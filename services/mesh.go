@@ -111,6 +111,12 @@ func StartMesh(ctx context.Context, nc *nats.Conn, store *jetstream.Store, cfg M
 			m.services = append(m.services, svc)
 		}
 	}
+	if runs(PartSandbox) {
+		if err := m.startConfigResponder(ctx, nc, store, log); err != nil {
+			m.Stop()
+			return nil, err
+		}
+	}
 	if runs(PartCleanup) {
 		svc, err := AddCleanupService(ctx, nc, m.Sandboxes, cfg.Retention, log)
 		if err != nil {

@@ -15,7 +15,7 @@ type Inventory interface {
 }
 
 // The stores orphan detection compares with the records.
-var OrphanStores = []string{"postgres", "redis", "nats", "routes", "names", "quota"}
+var OrphanStores = []string{"postgres", "redis", "nats", "routes", "names", "quota", "config"}
 
 // Orphan is a sandbox id that owns resources in a store but has no live record.
 type Orphan struct {
@@ -28,7 +28,7 @@ type Orphan struct {
 }
 
 // kvKinds names what an id holds in each KV store that orphan detection reads.
-var kvKinds = map[string]string{"routes": "route", "names": "name", "quota": "slot"}
+var kvKinds = map[string]string{"routes": "route", "names": "name", "quota": "slot", "config": "config"}
 
 // OrphanReport is the result of an orphan scan.
 type OrphanReport struct {
@@ -72,6 +72,9 @@ func (s *Sandboxes) Orphans(ctx context.Context, req OrphansRequest) (OrphanRepo
 	slots, err := s.store.Slots(ctx)
 	if err != nil {
 		return OrphanReport{}, fmt.Errorf("quota: %w", err)
+	}
+	if found["config"], err = s.store.SandboxConfigKeys(ctx); err != nil {
+		return OrphanReport{}, fmt.Errorf("config: %w", err)
 	}
 	// For the KV stores, found holds the keys each id still holds.
 	found["routes"], found["names"], found["quota"] = byID(routes), byID(names), map[string][]string{}
@@ -142,6 +145,8 @@ func (s *Sandboxes) removeOrphan(ctx context.Context, o Orphan) error {
 		return each(o.Keys, func(n string) error { return s.store.ReleaseName(ctx, n, o.ID) })
 	case "quota":
 		return each(o.Keys, func(owner string) error { return s.store.ReleaseSlot(ctx, owner, o.ID) })
+	case "config":
+		return s.store.DeleteSandboxConfig(ctx, o.ID)
 	}
 	for _, p := range s.cfg.Planes {
 		if p.Name() == o.Store {

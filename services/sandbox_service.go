@@ -34,6 +34,10 @@ func AddSandboxService(ctx context.Context, nc *nats.Conn, sb *Sandboxes, log *s
 		endpoint{op: sandbox.OpRegister, handler: handleIdempotent(ctx, log, sb, sandbox.OpRegister, sb.RegisterGuild),
 			description: "Route an allowed guild's events to a sandbox (owner or admin)", request: "GuildRequest {sandbox, guild}", response: "GuildResponse"},
 		endpoint{op: sandbox.OpAudit, handler: handle(ctx, log, u, sb.Audit), description: "A sandbox's audit trail, also after destroy (owner or admin)", request: "AuditRequest {sandbox, after, limit}", response: "AuditResponse {sandbox_id, entries, more}"},
+		endpoint{op: sandbox.OpConfigSet, handler: handle(ctx, log, u, sb.ConfigSet), description: "Set keys of a running sandbox's config (owner or admin; secret ones redacted in answers and the audit trail)", request: "ConfigSetRequest {sandbox, vars [{key, value, secret}]}", response: "ConfigResponse"},
+		endpoint{op: sandbox.OpConfigUnset, handler: handle(ctx, log, u, sb.ConfigUnset), description: "Remove keys of a running sandbox's config (owner or admin)", request: "ConfigUnsetRequest {sandbox, keys}", response: "ConfigResponse"},
+		endpoint{op: sandbox.OpConfigGet, handler: handle(ctx, log, u, sb.ConfigGet), description: "One key of a sandbox's config (owner or admin)", request: "ConfigGetRequest {sandbox, key, show_secrets}", response: "ConfigVar"},
+		endpoint{op: sandbox.OpConfigList, handler: handle(ctx, log, u, sb.ConfigList), description: "A sandbox's config (owner or admin)", request: "ConfigListRequest {sandbox, show_secrets}", response: "ConfigResponse"},
 		endpoint{op: sandbox.OpUnregister, handler: handleIdempotent(ctx, log, sb, sandbox.OpUnregister, sb.UnregisterGuild),
 			description: "Send a guild's events back to production (owner or admin)", request: "GuildRequest {sandbox, guild}", response: "GuildResponse"},
 	)
