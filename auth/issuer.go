@@ -132,6 +132,22 @@ func (is *Issuer) sign(signer nkeys.KeyPair, name, pub string, expires time.Time
 	return uc.Encode(signer)
 }
 
+// Responder returns a .creds document for the connection the mesh's micro services answer
+// on (RoleResponder), with a fresh key: it only receives requests and answers into inboxes.
+func (is *Issuer) Responder(name string) ([]byte, error) {
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		return nil, err
+	}
+	pub, _ := kp.PublicKey()
+	token, err := is.sign(is.roles[RoleResponder], name, pub, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	seed, _ := kp.Seed()
+	return jwt.FormatUserConfig(token, seed)
+}
+
 // Unrestricted returns the .creds document of a user of the account with no permission
 // limits, signed by the account key itself: the mesh's own credential.
 func Unrestricted(account nkeys.KeyPair, name string) ([]byte, error) {

@@ -10,8 +10,14 @@ import (
 // its users are sandboxes, named by their id.
 const RoleSandbox = "sandbox"
 
+// RoleResponder names the scoped signing key of the connection the mesh's micro services
+// answer on. Nobody holds it but the mesh: it may receive requests and publish replies into
+// inboxes, nothing else, so a request whose reply subject names an event, audit or control
+// subject (or a sandbox's inbox) cannot make a service publish there.
+const RoleResponder = "responder"
+
 // signingRoles are the roles that have a scoped signing key in the account.
-var signingRoles = []string{string(sandbox.RoleAdmin), string(sandbox.RoleDeveloper), string(sandbox.RoleGateway), RoleSandbox}
+var signingRoles = []string{string(sandbox.RoleAdmin), string(sandbox.RoleDeveloper), string(sandbox.RoleGateway), RoleSandbox, RoleResponder}
 
 // Limits of a sandbox credential: a worker subscribes to its namespace and its inbox, so a
 // thousand subscriptions is generous; payloads up to 1 MiB, like Discord events.
@@ -39,12 +45,18 @@ func Permissions(role string) jwt.UserPermissionLimits {
 		p.Pub.Allow.Add("$SRV.STATS", "$SRV.STATS.>", sandbox.GatewayPrefix+".>")
 		p.Sub.Allow.Add(inbox)
 	case string(sandbox.RoleDeveloper):
+		// No micro discovery ($SRV): its built-in handlers answer on whatever reply subject
+		// the request names, so a developer could have pings land in another identity's
+		// inbox. Only admins, who are trusted with the mesh, discover services.
 		p.Pub.Allow.Add(callers...)
-		p.Pub.Allow.Add(discovery...)
 		p.Sub.Allow.Add(inbox)
 	case string(sandbox.RoleGateway):
 		p.Pub.Allow.Add(sandbox.GatewayPrefix + ".>")
 		p.Sub.Allow.Add(inbox)
+	case RoleResponder:
+		p.Pub.Allow.Add(sandbox.InboxWildcard)
+		p.Pub.Deny.Add(sandbox.SandboxInboxesWildcard)
+		p.Sub.Allow.Add(sandbox.EndpointSubject("*", "*"), "$SRV.>")
 	case RoleSandbox:
 		p.Pub.Allow.Add(SandboxPublish("{{name()}}")...)
 		p.Sub.Allow.Add(SandboxSubscribe("{{name()}}")...)

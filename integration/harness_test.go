@@ -95,6 +95,7 @@ func startMeshWith(t testing.TB, d *authtest.Deployment, cfg services.MeshConfig
 		t.Fatal(err)
 	}
 	cfg.Sandbox.Planes = append([]services.Plane{store.StreamPlane()}, cfg.Sandbox.Planes...)
+	cfg.Responder = d.Responder(t)
 	m, err := services.StartMesh(context.Background(), nc, store, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatalf("start mesh: %v", err)

@@ -166,6 +166,8 @@ func connectEnvAs(t *testing.T, m *meshUnderAttack, creds, name string) map[stri
 func hostileTenantNATS(t *testing.T, m *meshUnderAttack) {
 	ctx := context.Background()
 	alice, bob, carol := m.developer(t, "alice"), m.developer(t, "bob"), m.developer(t, "carol")
+	ops := filepath.Join(m.dir, "ops.creds")
+	m.admin(t, "user", "add", "ops", "--role", "admin", "--save", ops).must(t)
 	m.admin(t, "guild", "allow", guildA, "--owner", "alice").must(t)
 	m.admin(t, "guild", "allow", guildB, "--owner", "bob").must(t)
 	attacker := m.as(t, alice, "--json", "sandbox", "create", "attacker", "--guild", guildA).must(t).record(t)
@@ -264,7 +266,9 @@ func hostileTenantNATS(t *testing.T, m *meshUnderAttack) {
 	c.cannotPublish(t, sandbox.Request(sandbox.ServiceSandbox, sandbox.OpConnect, "alice"),
 		sandbox.Request(sandbox.ServiceSandbox, sandbox.OpDestroy, "gaib"), "gateway.events.member.join",
 		sandbox.AuditSubject(victim.ID, "destroy"), "$JS.API.STREAM.PURGE."+sandbox.StreamAudit, "$KV."+sandbox.BucketRoutes+"."+guildA,
-		"$JS.API.CONSUMER.DELETE."+sandbox.StreamGateway+".router", "$SRV.STATS")
+		"$JS.API.CONSUMER.DELETE."+sandbox.StreamGateway+".router", "$SRV.STATS", "$SRV.PING", "$SRV.INFO.sandbox")
+	// Nor make the mesh publish for her, nor can the worker, through a forged reply subject.
+	attackReplySubjects(t, m.inspector, c, "carol", w, probeConn(t, m.url, ops, sandbox.UserInbox("ops")), attacker.ID, victim.ID, guildB)
 	// Through the CLI she cannot act on others' sandboxes either: forbidden, exit 6.
 	for _, args := range [][]string{
 		{"sandbox", "connect", "attacker"}, {"sandbox", "destroy", "victim", "--yes"}, {"sandbox", "extend", "victim", "--ttl", "1h"},

@@ -1,12 +1,14 @@
 package node
 
 import (
+	"log/slog"
 	neturl "net/url"
 	"path/filepath"
 	"strings"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/arrakis/gaib/auth"
 	"github.com/arrakis/gaib/embedded"
 	"github.com/arrakis/gaib/sandbox"
 )
@@ -51,6 +53,29 @@ func (p *natsPlane) connect() (*nats.Conn, error) {
 	nc, err := nats.Connect(p.url, append(p.identity.mesh, nats.Name("gaib-serve"), nats.MaxReconnects(-1))...)
 	if err != nil {
 		return nil, sandbox.Errorf(sandbox.CodeUnavailable, "cannot reach NATS at %s as the mesh: %v", p.url, err)
+	}
+	return nc, nil
+}
+
+// connectResponder opens the connection the micro services answer on, with a credential of
+// auth.RoleResponder: it may only publish into inboxes. Call it after the account JWT was
+// pushed, which registers that role's signing key.
+func (p *natsPlane) connectResponder(log *slog.Logger) (*nats.Conn, error) {
+	creds, err := p.identity.issuer.Responder("gaib-responder")
+	if err != nil {
+		return nil, err
+	}
+	opt, err := auth.ConnectOption(creds)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(p.url, opt, nats.Name("gaib-responder"), nats.MaxReconnects(-1),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			// A reply the server refused: a request whose reply subject was not an inbox.
+			log.Warn("responder connection", "err", err)
+		}))
+	if err != nil {
+		return nil, sandbox.Errorf(sandbox.CodeUnavailable, "cannot reach NATS at %s as the services' responder: %v", p.url, err)
 	}
 	return nc, nil
 }

@@ -121,7 +121,12 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	} else {
 		defer stopMetrics()
 	}
-	mesh, err := services.StartMesh(ctx, nc, store, services.MeshConfig{
+	responder, err := np.connectResponder(log)
+	if err != nil {
+		return err
+	}
+	defer responder.Close()
+	mesh, err := services.StartMesh(ctx, nc, store, services.MeshConfig{Responder: responder,
 		Workers: c.Workers, Only: c.Only, SweepInterval: c.SweepInterval, Retention: c.Retention, Metrics: metrics,
 		HeartbeatInterval: heartbeatOf(c.InstanceGrace), RecoveryInterval: c.RecoveryInterval, ReconcileInterval: c.ReconcileInterval,
 		Sandbox: services.SandboxConfig{MaxPerOwner: c.MaxPerOwner, MaxGuilds: c.MaxGuilds, MaxSandboxes: maxSandboxes, TTL: c.TTL,
@@ -160,6 +165,9 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	log.Info("shutting down")
 	if err := mesh.Stop(); err != nil {
 		log.Warn("stopping services", "err", err)
+	}
+	if err := responder.Drain(); err != nil {
+		log.Warn("draining the responder connection", "err", err)
 	}
 	if err := nc.Drain(); err != nil {
 		log.Warn("draining connection", "err", err)

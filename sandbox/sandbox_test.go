@@ -185,3 +185,29 @@ func FuzzValidateName(f *testing.F) {
 		}
 	})
 }
+
+func TestReplyAllowed(t *testing.T) {
+	for _, c := range []struct {
+		caller, reply string
+		ok            bool
+	}{
+		{"carol", "_INBOX.user.carol.abc.1", true},
+		{"carol", "_INBOX.Xy7abc.1", true}, // an anonymous inbox: the mesh's own connections
+		{"carol", "_INBOX.user.carol", false},
+		{"carol", "_INBOX.user.carol.", false},
+		{"carol", "_INBOX.user.carolx.1", false},
+		{"carol", "_INBOX.user.bob.1", false},
+		{"", "_INBOX.user.bob.1", false},
+		{"carol", "_INBOX.sandbox.abc123.x", false},
+		{"carol", "gaib.audit.abc.destroy", false},
+		{"carol", "gateway.events.member.join", false},
+		{"carol", "$JS.API.STREAM.PURGE.AUDIT", false},
+		{"carol", "", false},
+		{"carol", "_INBOX.", false},
+		{"carol", "_INBOX.>", false},
+	} {
+		if got := sandbox.ReplyAllowed(c.caller, c.reply); got != c.ok {
+			t.Errorf("ReplyAllowed(%q, %q) = %v, want %v", c.caller, c.reply, got, c.ok)
+		}
+	}
+}

@@ -65,6 +65,27 @@ func UserInbox(name string) string { return "_INBOX.user." + name }
 // SandboxInbox is the inbox prefix of a sandbox's workers.
 func SandboxInbox(id string) string { return "_INBOX.sandbox." + id }
 
+// Inbox wildcards: every inbox, and the inboxes of every sandbox's workers.
+const (
+	InboxWildcard          = "_INBOX.>"
+	SandboxInboxesWildcard = "_INBOX.sandbox.>"
+)
+
+// ReplyAllowed reports whether a service may answer a request of caller on reply: only in
+// the caller's own inbox, or in an anonymous one (_INBOX.<nuid>, where only the mesh's own
+// connections listen). Never on an event, audit or control subject, never into a sandbox's
+// inbox or another identity's: the reply subject is the requester's choice, and a service
+// publishing wherever it is told would publish with the mesh's rights.
+func ReplyAllowed(caller, reply string) bool {
+	switch {
+	case !strings.HasPrefix(reply, "_INBOX."), strings.HasPrefix(reply, "_INBOX.sandbox."):
+		return false
+	case strings.HasPrefix(reply, "_INBOX.user."):
+		return caller != "" && strings.HasPrefix(reply, UserInbox(caller)+".") && len(reply) > len(UserInbox(caller))+1
+	}
+	return len(reply) > len("_INBOX.") && !strings.ContainsAny(reply, " \t\r\n*>")
+}
+
 // SandboxSubject returns the routed subject of a production subject for sandbox id:
 // sandbox.<id>.<subject>.
 func SandboxSubject(id, subject string) string {

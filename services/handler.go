@@ -35,6 +35,12 @@ func handleIdempotent[Req, Resp any](base context.Context, log *slog.Logger, sb 
 
 func handleOnce[Req, Resp any](base context.Context, log *slog.Logger, users Users, sb *Sandboxes, name string, fn op[Req, Resp]) micro.Handler {
 	return micro.HandlerFunc(func(r micro.Request) {
+		if caller, _ := sandbox.CallerOf(r.Subject()); !sandbox.ReplyAllowed(caller, r.Reply()) {
+			// Not answered, and not run: whoever chose that reply subject would only use the
+			// answer to publish where they may not (the responder's credential refuses it too).
+			log.Warn("request dropped: its reply subject is not the caller's inbox", "subject", r.Subject(), "reply", r.Reply())
+			return
+		}
 		var req Req
 		if err := decodeRequest(r.Data(), &req); err != nil {
 			respondError(log, r, err)

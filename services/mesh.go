@@ -50,6 +50,11 @@ type MeshConfig struct {
 	// ReconcileInterval is how often running sandboxes are checked and repaired. Default
 	// 1m; negative never.
 	ReconcileInterval time.Duration
+	// Responder is the connection the micro services answer on: one holding an
+	// auth.RoleResponder credential, which may publish only into inboxes, so that no
+	// request's reply subject can make a service publish with the mesh's rights. Nil
+	// answers on the mesh's connection (an open server without authentication).
+	Responder *nats.Conn
 }
 
 // Mesh is a running set of gaib services in one process.
@@ -82,6 +87,9 @@ func StartMesh(ctx context.Context, nc *nats.Conn, store *jetstream.Store, cfg M
 	if cfg.ReconcileInterval == 0 {
 		cfg.ReconcileInterval = time.Minute
 	}
+	if cfg.Responder == nil {
+		cfg.Responder = nc
+	}
 	if cfg.Sandbox.RouteSync == nil {
 		cfg.Sandbox.RouteSync = router.Syncer(nc)
 	}
@@ -91,7 +99,7 @@ func StartMesh(ctx context.Context, nc *nats.Conn, store *jetstream.Store, cfg M
 	m.wg.Go(func() { m.Sandboxes.runHeartbeat(ctx, cfg.HeartbeatInterval, log) })
 	runs := func(part string) bool { return len(cfg.Only) == 0 || slices.Contains(cfg.Only, part) }
 	if runs(PartRouter) {
-		if err := m.startRouter(ctx, nc, store, cfg.Router, log); err != nil {
+		if err := m.startRouter(ctx, nc, cfg.Responder, store, cfg.Router, log); err != nil {
 			m.Stop()
 			return nil, err
 		}
@@ -103,7 +111,7 @@ func StartMesh(ctx context.Context, nc *nats.Conn, store *jetstream.Store, cfg M
 		for _, add := range []func(context.Context, *nats.Conn, *Sandboxes, *slog.Logger) (micro.Service, error){
 			AddSandboxService, AddUserService, AddGuildService,
 		} {
-			svc, err := add(ctx, nc, m.Sandboxes, log)
+			svc, err := add(ctx, cfg.Responder, m.Sandboxes, log)
 			if err != nil {
 				m.Stop()
 				return nil, err
@@ -118,7 +126,7 @@ func StartMesh(ctx context.Context, nc *nats.Conn, store *jetstream.Store, cfg M
 		}
 	}
 	if runs(PartCleanup) {
-		svc, err := AddCleanupService(ctx, nc, m.Sandboxes, cfg.Retention, log)
+		svc, err := AddCleanupService(ctx, cfg.Responder, m.Sandboxes, cfg.Retention, log)
 		if err != nil {
 			m.Stop()
 			return nil, err
@@ -133,15 +141,17 @@ func StartMesh(ctx context.Context, nc *nats.Conn, store *jetstream.Store, cfg M
 	}
 	// The services' subscriptions must be on the server before anyone is told the mesh is
 	// ready, or a request from another connection may find no responder.
-	if err := nc.FlushTimeout(10 * time.Second); err != nil {
-		m.Stop()
-		return nil, err
+	for _, c := range []*nats.Conn{cfg.Responder, nc} {
+		if err := c.FlushTimeout(10 * time.Second); err != nil {
+			m.Stop()
+			return nil, err
+		}
 	}
 	return m, nil
 }
 
 // startRouter loads the route table, starts its live watch, the router and its service.
-func (m *Mesh) startRouter(ctx context.Context, nc *nats.Conn, store *jetstream.Store, cfg router.Config, log *slog.Logger) error {
+func (m *Mesh) startRouter(ctx context.Context, nc, responder *nats.Conn, store *jetstream.Store, cfg router.Config, log *slog.Logger) error {
 	table := router.NewTable()
 	loaded := make(chan struct{})
 	m.wg.Go(func() {
@@ -179,7 +189,7 @@ func (m *Mesh) startRouter(ctx context.Context, nc *nats.Conn, store *jetstream.
 	if m.Sandboxes.metrics != nil {
 		m.Sandboxes.metrics.observeRouter(m.Router)
 	}
-	svc, err := AddRouterService(ctx, nc, m.Router, m.Sandboxes, log)
+	svc, err := AddRouterService(ctx, responder, m.Router, m.Sandboxes, log)
 	if err != nil {
 		return err
 	}

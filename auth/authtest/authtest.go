@@ -81,6 +81,17 @@ func (d *Deployment) Mesh(t testing.TB) *nats.Conn {
 	return Connect(t, d.URL, creds)
 }
 
+// Responder connects as the services' responder (auth.RoleResponder); call it after the
+// account JWT with the role signing keys was pushed (Publisher).
+func (d *Deployment) Responder(t testing.TB) *nats.Conn {
+	t.Helper()
+	creds, err := d.Issuer.Responder("gaib-responder")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Connect(t, d.URL, creds)
+}
+
 // Publisher returns what pushes the account JWT built from source, connected as a system
 // user, after a first push; it runs until the test ends.
 func (d *Deployment) Publisher(t testing.TB, source auth.Revocations) *auth.Publisher {
