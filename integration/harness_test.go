@@ -20,6 +20,7 @@ import (
 	"github.com/arrakis/gaib/client"
 	"github.com/arrakis/gaib/embedded/embeddedtest"
 	gjs "github.com/arrakis/gaib/jetstream"
+	"github.com/arrakis/gaib/router"
 	"github.com/arrakis/gaib/sandbox"
 	"github.com/arrakis/gaib/services"
 )
@@ -96,6 +97,11 @@ func startMeshWith(t testing.TB, d *authtest.Deployment, cfg services.MeshConfig
 	}
 	cfg.Sandbox.Planes = append([]services.Plane{store.StreamPlane()}, cfg.Sandbox.Planes...)
 	cfg.Responder = d.Responder(t)
+	meshCreds, err := d.MeshCreds()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RouterConn = authtest.Connect(t, url, meshCreds, router.ConnectOptions("router")...)
 	m, err := services.StartMesh(context.Background(), nc, store, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatalf("start mesh: %v", err)
@@ -127,6 +133,7 @@ func startOpenMesh(t testing.TB, cfg services.MeshConfig) *testMesh {
 	}
 	cfg.Sandbox.NATSURL = url
 	cfg.Sandbox.Planes = append([]services.Plane{store.StreamPlane()}, cfg.Sandbox.Planes...)
+	cfg.RouterConn = embeddedtest.Conn(t, url, router.ConnectOptions("router")...)
 	m, err := services.StartMesh(ctx, nc, store, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

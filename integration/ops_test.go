@@ -149,3 +149,27 @@ func TestOrphansAreFoundAndRemovedButLiveSandboxesNeverFlagged(t *testing.T) {
 		t.Fatalf("quota slots of tester after removal: %v %v", slots, err)
 	}
 }
+
+// TestInstanceProbes: beside /metrics, each serve answers /healthz (the process runs) and
+// /readyz (its connections are up and its router is healthy), for a load balancer or an
+// orchestrator; once serve stops, neither answers.
+func TestInstanceProbes(t *testing.T) {
+	_, metricsURL, stop := serveWithMetrics(t)
+	base := strings.TrimSuffix(metricsURL, "/metrics")
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: %d %s", path, resp.StatusCode, body)
+		}
+	}
+	stop()
+	if resp, err := http.Get(base + "/readyz"); err == nil {
+		resp.Body.Close()
+		t.Errorf("/readyz still answers %d after serve stopped", resp.StatusCode)
+	}
+}

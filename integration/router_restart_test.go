@@ -11,41 +11,37 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/arrakis/gaib/auth/authtest"
 	"github.com/arrakis/gaib/router"
 	"github.com/arrakis/gaib/sandbox"
 	"github.com/arrakis/gaib/services"
 )
 
-// startRouter runs a router of its own (as a separate process would) until the returned
-// stop is called; stop cancels it without waiting for in-flight acknowledgements, the way
-// a crash leaves them.
+// startRouter runs a router of its own, on its own connection (as a separate process
+// would), until the returned crash is called: it cuts the connection first, so nothing in
+// flight is acknowledged, no position is recorded and the lease is not handed over, the
+// way a killed process leaves them.
 func startRouter(t *testing.T, m *testMesh, cfg router.Config) (*router.Router, func()) {
 	return startRouterB(t, m, cfg)
 }
 
 func startRouterB(t testing.TB, m *testMesh, cfg router.Config) (*router.Router, func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	table := router.NewTable()
-	loaded := make(chan struct{})
-	go func() { _ = router.Watch(ctx, m.Store.RoutesBucket(), table, loaded) }()
-	<-loaded
-	// A connection of its own, as a router process has.
-	js, err := jetstream.New(m.Deployment.Mesh(t), jetstream.WithPublishAsyncMaxPending(4096))
+	creds, err := m.Deployment.MeshCreds()
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := router.New(js, table, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := r.Run(ctx); err != nil && ctx.Err() == nil {
-			t.Errorf("router: %v", err)
-		}
-	}()
-	stop := func() { cancel(); <-done }
-	t.Cleanup(stop)
-	return r, stop
+	nc := authtest.Connect(t, m.URL, creds, router.ConnectOptions("router")...)
+	if cfg.PublishTimeout == 0 {
+		cfg.PublishTimeout = 2 * time.Second // how long a crashed router's Stop waits
+	}
+	r, err := router.Start(context.Background(), nc, nil, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	crash := func() { nc.Close(); r.Stop() }
+	t.Cleanup(crash)
+	return r, crash
 }
 
 func TestRouterRestartMidStreamDeliversEachEventOnceInOrder(t *testing.T) {

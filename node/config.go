@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/arrakis/gaib/auth"
@@ -100,6 +101,9 @@ func DefaultDataDir() (string, error) {
 	}
 	return filepath.Join(home, ".local", "share", "gaib"), nil
 }
+
+// runs says whether this process runs part (services.PartSandbox, PartRouter, PartCleanup).
+func (c *Config) runs(part string) bool { return len(c.Only) == 0 || slices.Contains(c.Only, part) }
 
 func (c Config) withDefaults() (Config, error) {
 	if c.DataDir == "" {

@@ -136,6 +136,9 @@ func (c *Config) startDiscord(ctx context.Context, np *natsPlane, store *gjs.Sto
 		Token: token, ApplicationID: dc.ApplicationID, UpstreamURL: dc.APIURL, PublicURL: dc.PublicURL,
 		Secret: secret, SandboxRPS: dc.SandboxRPS, SandboxesRPS: dc.SandboxesRPS, InvalidLimit: dc.Invalid,
 		Deadline: dc.Deadline, Replicas: c.Replicas,
+		// The router of this process hands the proxy the interactions it routes; a proxy
+		// without a router beside it subscribes to them.
+		NoInteractionSubscription: c.runs(services.PartRouter),
 	}, discord.Deps{Sandboxes: directoryLookup{dir}, Routes: routes, JetStream: js, Registerer: reg, Log: log})
 	if err != nil {
 		return fail(err)

@@ -4,12 +4,14 @@ import (
 	"log/slog"
 	neturl "net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/arrakis/gaib/auth"
 	"github.com/arrakis/gaib/embedded"
+	"github.com/arrakis/gaib/router"
 	"github.com/arrakis/gaib/sandbox"
 )
 
@@ -53,6 +55,16 @@ func (p *natsPlane) connect() (*nats.Conn, error) {
 	nc, err := nats.Connect(p.url, append(p.identity.mesh, nats.Name("gaib-serve"), nats.MaxReconnects(-1))...)
 	if err != nil {
 		return nil, sandbox.Errorf(sandbox.CodeUnavailable, "cannot reach NATS at %s as the mesh: %v", p.url, err)
+	}
+	return nc, nil
+}
+
+// connectRouter opens the router's own connection (router.ConnectOptions: publishes are
+// never buffered while disconnected).
+func (p *natsPlane) connectRouter() (*nats.Conn, error) {
+	nc, err := nats.Connect(p.url, append(slices.Clone(p.identity.mesh), router.ConnectOptions("gaib-router")...)...)
+	if err != nil {
+		return nil, sandbox.Errorf(sandbox.CodeUnavailable, "cannot reach NATS at %s for the router: %v", p.url, err)
 	}
 	return nc, nil
 }

@@ -2,17 +2,22 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/arrakis/gaib/embedded"
 	gjs "github.com/arrakis/gaib/jetstream"
+	"github.com/arrakis/gaib/router"
 	"github.com/arrakis/gaib/sandbox"
 	"github.com/arrakis/gaib/services"
 )
@@ -105,16 +110,22 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	metrics := services.NewMetrics()
-	discordPlane, discordURL, stopDiscord, err := c.startDiscord(ctx, np, store, secret, metrics.Registry, log)
+	discordPart, discordURL, stopDiscord, err := c.startDiscord(ctx, np, store, secret, metrics.Registry, log)
 	if err != nil {
 		return err
 	}
 	defer stopDiscord()
-	if discordPlane != nil {
-		planes = append(planes, discordPlane)
+	if discordPart != nil {
+		planes = append(planes, discordPart)
 		notes = append(notes, "discord proxy on "+discordURL)
 	}
-	metricsURL, stopMetrics, err := serveMetrics(c.MetricsListen, metrics, log)
+	var ready atomic.Pointer[services.Mesh]
+	metricsURL, stopMetrics, err := serveMetrics(c.MetricsListen, metrics, func() error {
+		if m := ready.Load(); m != nil {
+			return m.Ready()
+		}
+		return errors.New("starting")
+	}, log)
 	if err != nil {
 		// Metrics are for operators; a busy port must not stop a developer's mesh.
 		fmt.Fprintln(stderr, "gaib: metrics disabled:", err)
@@ -126,7 +137,18 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer responder.Close()
-	mesh, err := services.StartMesh(ctx, nc, store, services.MeshConfig{Responder: responder,
+	routerCfg := router.Config{Replicas: c.Replicas}
+	var routerConn *nats.Conn
+	if c.runs(services.PartRouter) {
+		if routerConn, err = np.connectRouter(); err != nil {
+			return err
+		}
+		defer routerConn.Close()
+		if dp, ok := discordPart.(discordPlane); ok {
+			routerCfg.Observer = dp.p
+		}
+	}
+	mesh, err := services.StartMesh(ctx, nc, store, services.MeshConfig{Responder: responder, RouterConn: routerConn, Router: routerCfg,
 		Workers: c.Workers, Only: c.Only, SweepInterval: c.SweepInterval, Retention: c.Retention, Metrics: metrics,
 		HeartbeatInterval: heartbeatOf(c.InstanceGrace), RecoveryInterval: c.RecoveryInterval, ReconcileInterval: c.ReconcileInterval,
 		Sandbox: services.SandboxConfig{MaxPerOwner: c.MaxPerOwner, MaxGuilds: c.MaxGuilds, MaxSandboxes: maxSandboxes, TTL: c.TTL,
@@ -135,6 +157,7 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	ready.Store(mesh)
 	apiURL, stopAPI, err := c.serveAPI(ctx, np, adminName, log)
 	if err != nil {
 		_ = mesh.Stop()

@@ -69,6 +69,10 @@ type Config struct {
 	// Replicas of the state bucket and the dead-letter stream. Default 1.
 	Replicas int
 
+	// Observer, when set, sees every gateway event read and every interaction stored in a
+	// sandbox (the Discord proxy of the same process).
+	Observer Observer
+
 	// Route overrides the output subject (benchmarks: a bare pass-through). Default: by
 	// guild, through the route table.
 	Route func(subject string, payload []byte) string

@@ -149,6 +149,7 @@ func (p *pipeline) publish(ctx context.Context, x *item) error {
 		}
 		x.out, x.dest = r.deadLetter(x.seq, x.msg.Subject(), size), toDeadLetter
 	} else {
+		r.observeRead(x.msg.Subject(), data)
 		subject, dest, why := r.decide(x.msg.Subject(), data)
 		switch why {
 		case notJSON:
@@ -237,6 +238,7 @@ func (p *pipeline) store(ctx context.Context, x *item) error {
 		select {
 		case <-x.fut.Ok():
 			r.stats.stored(x.dest)
+			r.observeStored(x)
 			return nil
 		case err = <-x.fut.Err():
 		case <-ctx.Done():
@@ -279,6 +281,7 @@ func (p *pipeline) store(ctx context.Context, x *item) error {
 		cancel()
 		if err == nil {
 			r.stats.stored(x.dest)
+			r.observeStored(x)
 			return nil
 		}
 		if ctx.Err() != nil {

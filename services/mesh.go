@@ -3,17 +3,19 @@ package services
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	natsjs "github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/arrakis/gaib/jetstream"
 	"github.com/arrakis/gaib/router"
+	"github.com/arrakis/gaib/sandbox"
 )
 
 // Parts of the mesh `gaib serve --only` can select.
@@ -50,6 +52,10 @@ type MeshConfig struct {
 	// ReconcileInterval is how often running sandboxes are checked and repaired. Default
 	// 1m; negative never.
 	ReconcileInterval time.Duration
+	// RouterConn is the router's own connection, connected with router.ConnectOptions: the
+	// hot path never shares a connection with the control plane. Required when this mesh
+	// runs the router.
+	RouterConn *nats.Conn
 	// Responder is the connection the micro services answer on: one holding an
 	// auth.RoleResponder credential, which may publish only into inboxes, so that no
 	// request's reply subject can make a service publish with the mesh's rights. Nil
@@ -63,8 +69,10 @@ type Mesh struct {
 	// Router is the running router (nil when this mesh runs none).
 	Router   *router.Router
 	services []micro.Service
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	// nc and responder are the mesh's connection and the services' (for Ready).
+	nc, responder *nats.Conn
+	cancel        context.CancelFunc
+	wg            sync.WaitGroup
 }
 
 // StartMesh starts the selected parts on nc against store.
@@ -94,12 +102,15 @@ func StartMesh(ctx context.Context, nc *nats.Conn, store *jetstream.Store, cfg M
 		cfg.Sandbox.RouteSync = router.Syncer(nc)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	m := &Mesh{cancel: cancel, Sandboxes: NewSandboxes(store, cfg.Sandbox, log)}
+	m := &Mesh{cancel: cancel, Sandboxes: NewSandboxes(store, cfg.Sandbox, log), nc: nc, responder: cfg.Responder}
 	m.Sandboxes.metrics = cfg.Metrics
+	if cfg.Metrics != nil {
+		cfg.Metrics.observePlanes(cfg.Sandbox.Planes)
+	}
 	m.wg.Go(func() { m.Sandboxes.runHeartbeat(ctx, cfg.HeartbeatInterval, log) })
 	runs := func(part string) bool { return len(cfg.Only) == 0 || slices.Contains(cfg.Only, part) }
 	if runs(PartRouter) {
-		if err := m.startRouter(ctx, nc, cfg.Responder, store, cfg.Router, log); err != nil {
+		if err := m.startRouter(ctx, cfg.RouterConn, cfg.Responder, cfg.Router, log); err != nil {
 			m.Stop()
 			return nil, err
 		}
@@ -150,46 +161,21 @@ func StartMesh(ctx context.Context, nc *nats.Conn, store *jetstream.Store, cfg M
 	return m, nil
 }
 
-// startRouter loads the route table, starts its live watch, the router and its service.
-func (m *Mesh) startRouter(ctx context.Context, nc, responder *nats.Conn, store *jetstream.Store, cfg router.Config, log *slog.Logger) error {
-	table := router.NewTable()
-	loaded := make(chan struct{})
-	m.wg.Go(func() {
-		for signal := loaded; ctx.Err() == nil; signal = nil {
-			if err := router.Watch(ctx, store.RoutesBucket(), table, signal); err != nil {
-				log.Error("route watch stopped; restarting", "err", err)
-				sleep(ctx, time.Second)
-			}
-		}
-	})
-	select {
-	case <-loaded:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(30 * time.Second):
-		return errors.New("route table did not load within 30s")
+// startRouter starts the router on its own connection (it watches the routes itself,
+// leads or stands by, and restarts on its own) and its micro service.
+func (m *Mesh) startRouter(ctx context.Context, rc, responder *nats.Conn, cfg router.Config, log *slog.Logger) error {
+	if rc == nil {
+		return errors.New("the router needs its own connection (MeshConfig.RouterConn)")
 	}
-	window := cfg.Window
-	if window <= 0 {
-		window = 1024
-	}
-	js, err := natsjs.New(nc, natsjs.WithPublishAsyncMaxPending(2*window))
+	r, err := router.Start(ctx, rc, nil, cfg, log.With("part", "router"))
 	if err != nil {
-		return err
+		return fmt.Errorf("router: %w", err)
 	}
-	m.Router = router.New(js, table, cfg, log)
-	m.wg.Go(func() {
-		for ctx.Err() == nil {
-			if err := m.Router.Run(ctx); err != nil {
-				log.Error("router stopped; restarting", "err", err)
-				sleep(ctx, time.Second)
-			}
-		}
-	})
+	m.Router = r
 	if m.Sandboxes.metrics != nil {
-		m.Sandboxes.metrics.observeRouter(m.Router)
+		m.Sandboxes.metrics.observeRouter(r)
 	}
-	svc, err := AddRouterService(ctx, responder, m.Router, m.Sandboxes, log)
+	svc, err := AddRouterService(ctx, responder, r, m.Sandboxes, log)
 	if err != nil {
 		return err
 	}
@@ -211,6 +197,23 @@ func (m *Mesh) Stop() error {
 	for _, s := range m.services {
 		errs = append(errs, s.Stop())
 	}
+	if m.Router != nil {
+		m.Router.Stop() // records its position and hands the lease over
+	}
 	m.wg.Wait()
 	return errors.Join(errs...)
+}
+
+// Ready returns nil when this instance can do its part: its connections are up and, when
+// it runs the router, the router is healthy (routing, or standing by ready to take over).
+func (m *Mesh) Ready() error {
+	for name, c := range map[string]*nats.Conn{"mesh": m.nc, "responder": m.responder} {
+		if c != nil && !c.IsConnected() {
+			return sandbox.Errorf(sandbox.CodeUnavailable, "the %s connection is %s", name, strings.ToLower(c.Status().String()))
+		}
+	}
+	if m.Router != nil {
+		return m.Router.Healthy()
+	}
+	return nil
 }

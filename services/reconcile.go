@@ -81,6 +81,7 @@ func (s *Sandboxes) Reconcile(ctx context.Context) (ReconcileReport, error) {
 		for _, r := range rep.Repaired {
 			s.metrics.Repairs.WithLabelValues(r.Plane).Inc()
 		}
+		s.metrics.ReconcileFailures.Add(float64(len(rep.Failed)))
 	}
 	return rep, nil
 }

@@ -31,9 +31,9 @@ func NATS(t testing.TB, dir ...string) *embedded.NATS {
 }
 
 // Conn connects to url and closes the connection when the test ends.
-func Conn(t testing.TB, url string) *nats.Conn {
+func Conn(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.Name(t.Name()))
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Name(t.Name())}, opts...)...)
 	if err != nil {
 		t.Fatalf("connect %s: %v", url, err)
 	}
