@@ -26,6 +26,8 @@ type ServeCmd struct {
 	RedisMaxMemory   string   `env:"GAIB_REDIS_MAX_MEMORY" default:"256mb" help:"maxmemory of the managed redis-server (shared by every sandbox)."`
 	RedisPolicy      string   `env:"GAIB_REDIS_MAXMEMORY_POLICY" name:"redis-maxmemory-policy" default:"noeviction" help:"What the managed redis-server does when full (noeviction: writes fail; an evicting policy would delete other tenants' keys)."`
 	SandboxStream    string   `env:"GAIB_SANDBOX_STREAM_BYTES" name:"sandbox-stream-bytes" default:"64MiB" help:"Size limit of each sandbox's own event stream (its oldest events are dropped past it)."`
+	MaxEventBytes    string   `env:"GAIB_MAX_EVENT_BYTES" name:"max-event-bytes" placeholder:"SIZE" help:"Largest gateway event the router forwards (default: the server's max payload); larger ones are dead-lettered (referenced on gaib.deadletter.>, kept in GATEWAY) and counted."`
+	RouterWindow     string   `env:"GAIB_ROUTER_WINDOW_BYTES" name:"router-window-bytes" default:"16MiB" placeholder:"SIZE" help:"Bytes of events the router holds published but not yet stored (bounds its memory with huge events)."`
 	OperatorKey      string   `name:"operator-signing-key" env:"GAIB_OPERATOR_SIGNING_KEY" type:"existingfile" placeholder:"FILE" help:"With --server: an operator signing key seed, to sign the gaib account JWT (role signing keys, revocations)."`
 	SystemCreds      string   `env:"GAIB_SYSTEM_CREDS" type:"existingfile" placeholder:"FILE" help:"With --server: a system account user's credential, to push account JWT updates."`
 	DiscordTokenFile string   `env:"GAIB_DISCORD_TOKEN_FILE" type:"existingfile" placeholder:"FILE" help:"The bot's token: runs the Discord REST proxy that sandboxes act through (off without it)." group:"Discord proxy"`
@@ -144,8 +146,19 @@ func (c *ServeCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	if err != nil {
 		return sandbox.Errorf(sandbox.CodeInvalidRequest, "--sandbox-stream-bytes: %v", err)
 	}
+	var maxEvent int64
+	if c.MaxEventBytes != "" {
+		if maxEvent, err = parseBytes(c.MaxEventBytes); err != nil || maxEvent <= 0 {
+			return sandbox.Errorf(sandbox.CodeInvalidRequest, "--max-event-bytes %q: a size like 1MiB or 512KiB", c.MaxEventBytes)
+		}
+	}
+	window, err := parseBytes(c.RouterWindow)
+	if err != nil || window <= 0 {
+		return sandbox.Errorf(sandbox.CodeInvalidRequest, "--router-window-bytes %q: a size like 16MiB", c.RouterWindow)
+	}
 	noteIgnoredEnv(o)
 	return node.Run(ctx, node.Config{
+		MaxEventBytes: int(maxEvent), RouterWindowBytes: int(window),
 		DataDir: c.DataDir, NATSURL: url, Creds: creds, OperatorSigningKey: c.OperatorKey, SystemCreds: c.SystemCreds,
 		AdminCreds: c.AdminCreds, MaxGuilds: c.MaxGuilds, MaxSandboxes: c.MaxSandboxes, ConnectionLimit: c.ConnLimit,
 		ReservedConnections: c.ReservedConns, RedisMaxMemory: c.RedisMaxMemory, RedisMaxMemoryPolicy: c.RedisPolicy, SandboxStreamBytes: streamBytes, Listen: c.Listen, Workers: c.Workers,

@@ -52,6 +52,12 @@ type Config struct {
 	RedisMaxMemory, RedisMaxMemoryPolicy string
 	// SandboxStreamBytes caps each sandbox's own stream. Default 64 MiB.
 	SandboxStreamBytes int64
+	// MaxEventBytes is the largest event the router forwards (router.Config.MaxEventBytes;
+	// 0: the server's max payload).
+	MaxEventBytes int
+	// RouterWindowBytes bounds the bytes the router holds in flight (router.Config.WindowBytes;
+	// 0: 16 MiB).
+	RouterWindowBytes int
 	// TTL bounds the lifetime of sandboxes.
 	TTL sandbox.TTLBounds
 	// Retention is how long destroyed records stay listed. Default 24h.

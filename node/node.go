@@ -137,7 +137,7 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer responder.Close()
-	routerCfg := router.Config{Replicas: c.Replicas}
+	routerCfg := router.Config{Replicas: c.Replicas, MaxEventBytes: c.MaxEventBytes, WindowBytes: c.RouterWindowBytes}
 	var routerConn *nats.Conn
 	if c.runs(services.PartRouter) {
 		if routerConn, err = np.connectRouter(); err != nil {
