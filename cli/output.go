@@ -89,6 +89,12 @@ func (o *IO) printRecord(w io.Writer, r sandbox.Record, health []sandbox.Health)
 	if r.MigrationVersion != "" {
 		row("Migrations", clean(r.MigrationVersion))
 	}
+	if l := r.Lease; l != nil {
+		row("In progress", clean(fmt.Sprintf("%s by %s on instance %s, since %s", l.Op, l.Actor, l.Holder, relative(l.Since, now))))
+	}
+	if len(r.TornDown) > 0 {
+		row("Torn down", clean(strings.Join(r.TornDown, ", ")))
+	}
 	if r.Error != nil {
 		row("Error", o.paint(ansiRed, fmt.Sprintf("%s: %s", r.Error.Code, r.Error.Message)))
 	}
