@@ -100,6 +100,9 @@ func (o *IO) printRecord(w io.Writer, r sandbox.Record, health []sandbox.Health)
 	}
 	for _, h := range health {
 		v := o.paint(ansiGreen, "ok")
+		if h.Detail != "" {
+			v += " " + o.paint(ansiDim, "("+clean(h.Detail)+")")
+		}
 		if !h.OK {
 			v = o.paint(ansiRed, "FAIL "+h.Message)
 		}

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/arrakis/gaib/sandbox"
 )
 
 // workerEnv, when set, makes the test binary a stand-in bot worker (see discordWorker): the
@@ -194,9 +196,19 @@ func TestWorkerActsOnDiscordThroughTheProxyOnly(t *testing.T) {
 	if answers != 1 {
 		t.Fatalf("the guard answered %d times", answers)
 	}
-	// status shows the sandbox's Discord budget.
-	if st := served(t, url, "sandbox", "status", "bot").must(t).Stdout; !strings.Contains(st, "discord") {
-		t.Fatalf("status does not show the proxy: %s", st)
+	// status shows the sandbox's use of the proxy, as counted.
+	var st sandbox.StatusResponse
+	decodeStrict(t, served(t, url, "-o", "json", "sandbox", "status", "bot").must(t).Stdout, &st)
+	detail := ""
+	for _, h := range st.Health {
+		if h.Plane == "discord" && h.OK {
+			detail = h.Detail
+		}
+	}
+	var forwarded int
+	if _, err := fmt.Sscanf(detail, "%d forwarded", &forwarded); err != nil || forwarded < 2 ||
+		!strings.Contains(detail, "1 answered by the guard") || !strings.Contains(detail, " 2 interactions") {
+		t.Fatalf("status does not show the sandbox's use of the proxy: %+v", st.Health)
 	}
 }
 

@@ -66,6 +66,14 @@ func (d discordPlane) Check(_ context.Context, r sandbox.Record) error {
 	return nil
 }
 
+// Report summarises the sandbox's use of the proxy, as this instance counted it.
+func (d discordPlane) Report(r sandbox.Record) string {
+	u := d.p.Usage(r.ID)
+	return fmt.Sprintf("%d forwarded, %d refused, %d rate-limited, %d invalid (%d of %d in 10 min), %d interactions, %d answered by the guard (this instance; %g req/s)",
+		u.Requests["forwarded"], u.Requests["refused"], u.Requests["rate_limited"], u.Invalid, u.InvalidInWindow, u.InvalidLimit,
+		u.Interactions, u.Guard["sent"], u.RPS)
+}
+
 func (d discordPlane) Env(r sandbox.Record) []sandbox.EnvVar { return d.p.Env(r.ID) }
 
 // directoryLookup answers the proxy's sandbox lookups from memory.

@@ -85,6 +85,9 @@ type Health struct {
 	Plane   string `json:"plane"`
 	OK      bool   `json:"ok"`
 	Message string `json:"message,omitempty"`
+	// Detail is what a healthy plane reports of the sandbox's use of it (the Discord
+	// proxy: requests by outcome, invalid requests, interactions).
+	Detail string `json:"detail,omitempty"`
 }
 
 // StatusResponse is what `get` returns: the record plus a live health check per plane

@@ -79,12 +79,22 @@ func (s *Sandboxes) Status(ctx context.Context, _ Caller, req sandbox.RefRequest
 		return out, nil
 	}
 	for _, p := range s.cfg.Planes {
-		out.Health = append(out.Health, healthOf(p.Name(), p.Check(ctx, rec)))
+		h := healthOf(p.Name(), p.Check(ctx, rec))
+		if r, ok := p.(Reporter); ok && h.OK {
+			h.Detail = r.Report(rec)
+		}
+		out.Health = append(out.Health, h)
 	}
 	if len(rec.Guilds) > 0 {
 		out.Health = append(out.Health, healthOf("routes", s.checkRoutes(ctx, rec)))
 	}
 	return out, nil
+}
+
+// Reporter is a plane that says how a sandbox uses it, for status.
+type Reporter interface {
+	// Report summarises rec's use of the plane in one line ("" for nothing to say).
+	Report(rec sandbox.Record) string
 }
 
 func healthOf(plane string, err error) sandbox.Health {
