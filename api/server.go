@@ -88,6 +88,7 @@ func New(cfg Config) (*Server, error) {
 	s.registerUsers()
 	s.registerGuilds()
 	s.registerOperations()
+	s.registerPublish()
 	s.registerConfig()
 	s.mux.HandleFunc("/", s.notFound)
 	return s, nil

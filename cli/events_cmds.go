@@ -3,16 +3,12 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/arrakis/gaib/client"
 	"github.com/arrakis/gaib/sandbox"
@@ -33,57 +29,9 @@ type PublishCmd struct {
 	Raw     bool   `help:"Publish a raw Discord dispatch ({op,t,s,d:{guild_id}}) instead of an Arrakis envelope."`
 }
 
-// gatewaySubject maps an event type to its gateway subject.
-func gatewaySubject(typ string) string {
-	if typ == "interaction" || strings.HasPrefix(typ, "interaction.") {
-		return sandbox.GatewaySubject(sandbox.CommandsPrefix + "." + typ)
-	}
-	return sandbox.GatewaySubject(sandbox.EventsPrefix + "." + typ)
-}
-
-func (c *PublishCmd) validate() error {
-	if c.Guild != "" {
-		if err := sandbox.ValidateGuildID(c.Guild); err != nil {
-			return err
-		}
-	}
-	for _, tok := range strings.Split(c.Type, ".") {
-		if tok == "" || strings.ContainsAny(tok, " \t*>") {
-			return sandbox.Errorf(sandbox.CodeInvalidRequest, "event type %q is not a dotted name like member.join", c.Type)
-		}
-	}
-	if !json.Valid([]byte(c.Data)) || !strings.HasPrefix(strings.TrimSpace(c.Data), "{") {
-		return sandbox.Errorf(sandbox.CodeInvalidRequest, "--data must be a JSON object")
-	}
-	if c.Count < 1 || c.Count > 1_000_000 {
-		return sandbox.Errorf(sandbox.CodeInvalidRequest, "--count must be between 1 and 1000000")
-	}
-	return nil
-}
-
-// payload builds event i and returns it with its message id (its event_id).
-func (c *PublishCmd) payload(i int) ([]byte, string) {
-	id := uuid4()
-	var guild any
-	if c.Guild != "" {
-		guild = c.Guild
-	}
-	var v any
-	if c.Raw {
-		d := map[string]any{}
-		_ = json.Unmarshal([]byte(c.Data), &d)
-		if c.Guild != "" {
-			d["guild_id"] = c.Guild
-		}
-		v = map[string]any{"op": 0, "t": strings.ToUpper(strings.ReplaceAll(c.Type, ".", "_")), "s": i + 1, "d": d}
-	} else {
-		v = map[string]any{
-			"event_id": id, "event_type": c.Type, "shard_id": 0, "timestamp": time.Now().UnixMilli(),
-			"guild_id": guild, "channel_id": nil, "user_id": nil, "data": json.RawMessage(c.Data),
-		}
-	}
-	b, _ := json.Marshal(v)
-	return b, id
+// events is what the flags describe.
+func (c *PublishCmd) events() client.Events {
+	return client.Events{Guild: c.Guild, Type: c.Type, Data: json.RawMessage(c.Data), Count: c.Count, Raw: c.Raw}
 }
 
 // Help is the detailed help of `gaib events publish`.
@@ -95,57 +43,21 @@ func (PublishCmd) Help() string {
 		"gaib events publish --sandbox demo --type interaction --raw")
 }
 
-// published is what `events publish` prints as a document.
-type published struct {
-	Subject      string `json:"subject"`
-	Count        int    `json:"count"`
-	LastSequence uint64 `json:"last_sequence"`
-	// Destination says where the events go, for a person; Route in detail (absent when
-	// no router answered).
-	Destination string        `json:"destination"`
-	Route       *client.Route `json:"route,omitempty"`
-}
-
 // Run publishes the events, each with its event_id as message id (a retry never stores
 // one twice), waits, within --timeout, until the stream stored them all, and says where
 // they go.
 func (c *PublishCmd) Run(ctx context.Context, g *Globals, o *IO) error {
-	if err := c.validate(); err != nil {
+	if err := c.events().Validate(); err != nil {
 		return err
 	}
 	return g.withClient(func(cl *client.Client) error {
-		nc, subject := cl.Conn(), gatewaySubject(c.Type)
-		res := published{Count: c.Count}
-		if c.Sandbox != "" {
-			snc, rec, err := cl.SandboxConn(ctx, c.Sandbox)
-			if err != nil {
-				return err
-			}
-			defer snc.Close()
-			nc = snc
-			subject = sandbox.SandboxSubject(rec.ID, strings.TrimPrefix(subject, sandbox.GatewayPrefix+"."))
-			res.Destination = "sandbox " + rec.Name + "'s own stream"
-			res.Route = &client.Route{To: "sandbox", Subject: subject, SandboxID: rec.ID, Sandbox: rec.Name, Owner: rec.Owner}
-		}
 		ctx, cancel := context.WithTimeout(ctx, g.Timeout)
 		defer cancel()
-		denied := cl.Denied()
-		if c.Sandbox != "" {
-			denied = nil // the sandbox's own connection may publish in its namespace
-		}
-		last, err := publishEvents(ctx, nc, denied, subject, c.Count, c.payload)
+		res, err := cl.PublishEvents(ctx, c.events(), c.Sandbox)
 		if err != nil {
 			return err
 		}
-		res.Subject, res.LastSequence = subject, last
-		if res.Route == nil {
-			if r, err := cl.RouteOf(ctx, c.Guild, subject); err == nil {
-				res.Route, res.Destination = &r, r.Describe()
-			} else {
-				res.Destination = "wherever the router sends it (no router answered: " + sandbox.AsError(err).Message + ")"
-			}
-		}
-		return g.out(o, res, fmt.Sprint(last), func() {
+		return g.out(o, res, fmt.Sprint(res.LastSequence), func() {
 			what, them := fmt.Sprintf("%d %s event", c.Count, c.Type), "it"
 			if c.Count > 1 {
 				what, them = what+"s", "them"
@@ -153,7 +65,7 @@ func (c *PublishCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 			if c.Guild != "" {
 				what += " of guild " + c.Guild
 			}
-			writeLine(o.Stdout, "Published %s on %s (last sequence %d).", what, subject, last)
+			writeLine(o.Stdout, "Published %s on %s (last sequence %d).", what, res.Subject, res.LastSequence)
 			if c.Sandbox != "" {
 				writeLine(o.Stdout, "%s went straight into %s.", capitalize(them), res.Destination)
 				return
@@ -161,59 +73,6 @@ func (c *PublishCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 			writeLine(o.Stdout, "The router sends %s to %s.", them, res.Destination)
 		})
 	})
-}
-
-// publishWindow bounds the events in flight.
-const publishWindow = 256
-
-// publishEvents publishes count events built by payload on subject with a bounded window,
-// and returns the stream sequence of the last one.
-func publishEvents(ctx context.Context, nc *nats.Conn, denied <-chan error, subject string, count int, payload func(int) ([]byte, string)) (uint64, error) {
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(publishWindow))
-	if err != nil {
-		return 0, err
-	}
-	var last uint64
-	futures := make([]jetstream.PubAckFuture, 0, publishWindow)
-	wait := func() error {
-		for _, f := range futures {
-			select {
-			case ack := <-f.Ok():
-				last = ack.Sequence
-			case err := <-f.Err():
-				return publishError(subject, err)
-			case err := <-denied:
-				return publishError(subject, err)
-			case <-ctx.Done():
-				return sandbox.Errorf(sandbox.CodeUnavailable, "publish to %s: no acknowledgement in time (%v); publishing again is safe: events carry message ids", subject, ctx.Err())
-			}
-		}
-		futures = futures[:0]
-		return nil
-	}
-	for i := range count {
-		data, id := payload(i)
-		f, err := js.PublishAsync(subject, data, jetstream.WithMsgID(id))
-		if err != nil {
-			return 0, publishError(subject, err)
-		}
-		if futures = append(futures, f); len(futures) == cap(futures) {
-			if err := wait(); err != nil {
-				return 0, err
-			}
-		}
-	}
-	return last, wait()
-}
-
-func publishError(subject string, err error) error {
-	switch {
-	case errors.Is(err, nats.ErrPermissionViolation):
-		return sandbox.Errorf(sandbox.CodeForbidden, "your credential may not publish to %s (the gateway is for admins and the gateway; use --sandbox NAME for your own sandbox)", subject)
-	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
-		return sandbox.Errorf(sandbox.CodeUnavailable, "publish to %s: no stream stores it (is `gaib serve` running?)", subject)
-	}
-	return sandbox.Errorf(sandbox.CodeUnavailable, "publish to %s: %v", subject, err)
 }
 
 // TailCmd is `gaib sandbox events`.
@@ -389,15 +248,6 @@ func (t *tailNotes) gone() {
 	default:
 		t.say("Sandbox %s was destroyed; its events are gone.", t.last.Name)
 	}
-}
-
-// uuid4 returns a random RFC 4122 version 4 UUID.
-func uuid4() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // compact is an event's payload on one line: JSON without its insignificant whitespace

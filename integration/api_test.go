@@ -15,7 +15,9 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/arrakis/gaib/client"
+	"github.com/arrakis/gaib/router"
 	"github.com/arrakis/gaib/sandbox"
+	"github.com/arrakis/gaib/services"
 )
 
 const (
@@ -524,4 +526,61 @@ func TestAuditAfterPurge(t *testing.T) {
 	}
 	s.gaib(t, "user", "token", "alice", "--revoke", id).must(t)
 	s.as(tok).do(t, http.MethodGet, "/v1/whoami", nil).problem(t, 401, sandbox.CodeUnauthenticated)
+}
+
+// TestAPIPublishesTestEventsAndReconciles: what `gaib events publish` and `gaib cleanup
+// reconcile` do, over HTTP, with the same rights: only admins (and the gateway) publish into
+// the gateway — the API holds the mesh's credential, so it checks the role itself —, a
+// developer publishes only into her own sandbox, and only admins reconcile. Every refusal
+// stores nothing.
+func TestAPIPublishesTestEventsAndReconciles(t *testing.T) {
+	s := serveAPI(t, append([]string{"--data-dir", t.TempDir()}, noPlanes...)...)
+	s.developer(t, "alice")
+	s.developer(t, "bob")
+	alice, bob, admin := s.as(s.token(t, "alice")), s.as(s.token(t, "bob")), s.as(s.token(t, s.adminName(t)))
+	admin.do(t, http.MethodPut, "/v1/guilds/"+apiGuild, map[string]string{"owner": "alice"}).ok(t, 200, nil)
+	var rec sandbox.Record
+	alice.do(t, http.MethodPost, "/v1/sandboxes", map[string]any{"name": "pub", "guilds": []string{apiGuild}}).ok(t, 201, &rec)
+
+	// The admin, as the gateway: routed to alice's sandbox, and said so.
+	var pub client.Published
+	admin.do(t, http.MethodPost, "/v1/events", map[string]any{"guild": apiGuild, "type": "member.join", "count": 3}).ok(t, 200, &pub)
+	if pub.Count != 3 || pub.Subject != "gateway.events.member.join" || pub.Route == nil || pub.Route.SandboxID != rec.ID {
+		t.Fatalf("gateway publish: %+v", pub)
+	}
+	// A developer may not, nor with a forged type or a bad body.
+	alice.do(t, http.MethodPost, "/v1/events", map[string]any{"guild": apiGuild}).problem(t, 403, sandbox.CodeForbidden)
+	admin.do(t, http.MethodPost, "/v1/events", map[string]any{"type": "member.>"}).problem(t, 400, sandbox.CodeInvalidRequest)
+	admin.do(t, http.MethodPost, "/v1/events", map[string]any{"data": "[1]"}).problem(t, 400, sandbox.CodeInvalidRequest)
+	admin.do(t, http.MethodPost, "/v1/events", map[string]any{"count": 2000000}).problem(t, 400, sandbox.CodeInvalidRequest)
+	admin.do(t, http.MethodPost, "/v1/events", map[string]any{"guild": "12"}).problem(t, 400, sandbox.CodeInvalidGuild)
+	// Into her own sandbox, with its credential; not into another's.
+	alice.do(t, http.MethodPost, "/v1/sandboxes/pub/events", map[string]any{"type": "message.create", "data": map[string]string{"content": "hi"}}).ok(t, 200, &pub)
+	if pub.Subject != sandbox.SandboxSubject(rec.ID, "events.message.create") || pub.LastSequence == 0 {
+		t.Fatalf("sandbox publish: %+v", pub)
+	}
+	bob.do(t, http.MethodPost, "/v1/sandboxes/pub/events", map[string]any{}).problem(t, 403, sandbox.CodeForbidden)
+	// The sandbox's stream holds the 3 routed events and its own, in order; the gateway saw
+	// only the admin's 3.
+	var events []client.Event
+	for _, line := range strings.Split(strings.TrimSpace(s.gaib(t, "-o", "json", "sandbox", "events", "pub", "--all", "--count", "4").must(t).Stdout), "\n") {
+		var ev client.Event
+		decodeStrict(t, line, &ev)
+		events = append(events, ev)
+	}
+	if len(events) != 4 || events[3].Subject != sandbox.SandboxSubject(rec.ID, "events.message.create") {
+		t.Fatalf("the sandbox's events: %+v", events)
+	}
+	var stats []router.Stats
+	decodeStrict(t, s.gaib(t, "-o", "json", "router", "stats").must(t).Stdout, &stats)
+	if len(stats) != 1 || stats[0].EventsIn != 3 || stats[0].ToSandbox != 3 {
+		t.Fatalf("router stats after the publishes: %+v", stats)
+	}
+
+	var rep services.ReconcileReport
+	admin.do(t, http.MethodPost, "/v1/cleanup/reconcile", nil).ok(t, 200, &rep)
+	if len(rep.Failed) != 0 {
+		t.Fatalf("reconcile: %+v", rep)
+	}
+	alice.do(t, http.MethodPost, "/v1/cleanup/reconcile", nil).problem(t, 403, sandbox.CodeForbidden)
 }
