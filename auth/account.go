@@ -20,7 +20,9 @@ type AccountLimits struct {
 }
 
 // AccountClaims builds the gaib account JWT's claims: JetStream enabled with lim, the role
-// signing keys of is with their permission templates, and the revocations (user public key
+// signing keys of is with their permission templates, the exports of the sandboxes'
+// subjects to their own accounts (and the key that signs their activations), and the
+// revocations (user public key
 // → revocation time: every credential of that key issued before it is refused, and clients
 // connected with it are disconnected).
 func AccountClaims(is *Issuer, lim AccountLimits, revoked map[string]time.Time) *jwt.AccountClaims {
@@ -35,6 +37,8 @@ func AccountClaims(is *Issuer, lim AccountLimits, revoked map[string]time.Time) 
 	for _, s := range is.Scopes() {
 		ac.SigningKeys.AddScopedSigner(s)
 	}
+	ac.SigningKeys.Add(is.ExportsKey())
+	ac.Exports = workerExports()
 	for pub, at := range revoked {
 		ac.RevokeAt(pub, at)
 	}

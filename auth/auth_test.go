@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +20,11 @@ import (
 type staticRevocations struct {
 	mu sync.Mutex
 	m  map[string]time.Time
+}
+
+// Sandboxes: the tests push sandbox accounts themselves.
+func (s *staticRevocations) Sandboxes(context.Context) (map[string]time.Time, error) {
+	return map[string]time.Time{}, nil
 }
 
 func (s *staticRevocations) Revoke(_ context.Context, pub string, at, _ time.Time) error {
@@ -85,12 +91,12 @@ func denied(t *testing.T, nc *nats.Conn, errs <-chan error, op func() error) boo
 	}
 }
 
-func TestSandboxCredentialIsConfinedToItsNamespace(t *testing.T) {
-	d := startDeployment(t)
+// sandboxes makes what a create makes on NATS for each id: its stream, its durable, its
+// live account.
+func (d *deployment) sandboxes(t *testing.T, js jetstream.JetStream, ids ...string) {
+	t.Helper()
 	ctx := context.Background()
-	js, _ := jetstream.New(d.mesh)
-	id, other := sandbox.NewID(), sandbox.NewID()
-	for _, sid := range []string{id, other} {
+	for _, sid := range ids {
 		st, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: sandbox.SandboxStream(sid), Subjects: sandbox.SandboxStreamSubjects(sid), AllowDirect: true})
 		if err != nil {
 			t.Fatal(err)
@@ -98,7 +104,18 @@ func TestSandboxCredentialIsConfinedToItsNamespace(t *testing.T) {
 		if _, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: sandbox.SandboxConsumer, AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
 			t.Fatal(err)
 		}
+		if err := d.pub.Sandbox(ctx, sid, time.Time{}); err != nil {
+			t.Fatalf("push the account of %s: %v", sid, err)
+		}
 	}
+}
+
+func TestSandboxCredentialIsConfinedToItsNamespace(t *testing.T) {
+	d := startDeployment(t)
+	ctx := context.Background()
+	js, _ := jetstream.New(d.mesh)
+	id, other := sandbox.NewID(), sandbox.NewID()
+	d.sandboxes(t, js, id, other)
 	creds, err := d.is.Sandbox(id, time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
@@ -151,8 +168,7 @@ func TestSandboxCredentialIsConfinedToItsNamespace(t *testing.T) {
 	// Revoked: disconnected within seconds, and cannot come back.
 	closed := make(chan struct{})
 	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
-	pub, _ := d.is.SandboxKey(id)
-	if err := d.pub.Revoke(ctx, pub, time.Now(), time.Time{}); err != nil {
+	if err := d.pub.Sandbox(ctx, id, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -172,5 +188,119 @@ func TestSandboxCredentialIsConfinedToItsNamespace(t *testing.T) {
 	if c, err := dial(d.url, expired); err == nil {
 		c.Close()
 		t.Fatal("expired credential connected")
+	}
+}
+
+// TestWorkerCannotHaveTheServerPublishForIt is the attack of a sandbox's worker that asks
+// JetStream for something of its own (a message of its stream, a pull, an ack, stream and
+// consumer info, a publish into its stream, its config) with a reply subject it forged: the
+// server sends the answer to the reply subject, so in a shared account the worker could
+// write its own bytes into the users or routes bucket, the audit trail, the gateway,
+// production or another sandbox. In its own account the answer can only land there: the
+// gaib account and the other sandbox see nothing, and the buckets and streams are as they
+// were.
+func TestWorkerCannotHaveTheServerPublishForIt(t *testing.T) {
+	d := startDeployment(t)
+	ctx := context.Background()
+	js, _ := jetstream.New(d.mesh)
+	id, victim := sandbox.NewID(), sandbox.NewID()
+	d.sandboxes(t, js, id, victim)
+	users, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: sandbox.BucketUsers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := users.Put(ctx, "alice", []byte(`{"name":"alice","role":"developer"}`)); err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range []jetstream.StreamConfig{{Name: "AUDIT", Subjects: []string{"gaib.audit.>"}}, {Name: "GATEWAY", Subjects: []string{"gateway.>"}},
+		{Name: "EVENTS", Subjects: []string{"events.>"}}} {
+		if _, err := js.CreateStream(ctx, sc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	targets := []string{"$KV." + sandbox.BucketUsers + ".alice", sandbox.AuditSubject(victim, "destroy"), "gateway.events.member.join",
+		"events.member.join", sandbox.SandboxSubject(victim, "events.member.join"), sandbox.SandboxSubject(victim, "work.x"),
+		sandbox.SandboxInbox(victim) + ".x", "gaib.sandbox.destroy.bob"}
+
+	// Spies: the gaib account, and the victim sandbox's own worker.
+	vcreds, _ := d.is.Sandbox(victim, time.Now().Add(time.Hour))
+	vnc := connect(t, d.url, vcreds, nats.CustomInboxPrefix(sandbox.SandboxInbox(victim)))
+	var spies []*nats.Subscription
+	for _, s := range targets {
+		sub, err := d.mesh.SubscribeSync(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spies = append(spies, sub)
+	}
+	for _, s := range []string{sandbox.SandboxWildcard(victim), sandbox.SandboxInbox(victim) + ".>"} {
+		sub, err := vnc.SubscribeSync(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spies = append(spies, sub)
+	}
+	_ = d.mesh.Flush()
+	_ = vnc.Flush()
+
+	creds, _ := d.is.Sandbox(id, time.Now().Add(time.Hour))
+	nc := connect(t, d.url, creds, nats.CustomInboxPrefix(sandbox.SandboxInbox(id)))
+	sjs, _ := jetstream.New(nc)
+	// Its own payload in its own stream, forged as a users record.
+	forged := []byte(`{"name":"alice","role":"admin"}`)
+	ack, err := sjs.Publish(ctx, sandbox.SandboxSubject(id, "events.x"), forged)
+	if err != nil {
+		t.Fatalf("publish into its own stream: %v", err)
+	}
+	stream, durable := sandbox.SandboxStream(id), sandbox.SandboxStream(id)+"."+sandbox.SandboxConsumer
+	for _, reply := range targets {
+		for _, req := range []struct{ subject, body string }{
+			{"$JS.API.DIRECT.GET." + stream, `{"seq":` + strconv.FormatUint(ack.Sequence, 10) + `}`},
+			{"$JS.API.CONSUMER.MSG.NEXT." + durable, `{"batch":1,"no_wait":true}`},
+			{"$JS.API.STREAM.INFO." + stream, ``},
+			{"$JS.API.CONSUMER.INFO." + durable, ``},
+			{sandbox.SandboxSubject(id, "events.y"), string(forged)},
+			{sandbox.ConfigGetSubject(id), ``},
+		} {
+			if err := nc.PublishRequest(req.subject, reply, []byte(req.body)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// An ack with a forged reply, of a message really delivered.
+	cons, err := sjs.Consumer(ctx, stream, sandbox.SandboxConsumer)
+	if err != nil {
+		t.Fatalf("own durable: %v", err)
+	}
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range batch.Messages() {
+		for _, reply := range targets {
+			if err := nc.PublishRequest(m.Reply(), reply, []byte("+ACK")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	for _, sub := range spies {
+		// Anything but a timeout is a message (a status message, such as JetStream's "no
+		// messages", comes back as an error).
+		if m, err := sub.NextMsg(10 * time.Millisecond); !errors.Is(err, nats.ErrTimeout) {
+			t.Errorf("the server published on %s for the worker: %v %+v", sub.Subject, err, m)
+		}
+	}
+	if e, err := users.Get(ctx, "alice"); err != nil || string(e.Value()) != `{"name":"alice","role":"developer"}` || e.Revision() != 1 {
+		t.Errorf("alice's record after the attack: %v", err)
+	}
+	for _, name := range []string{"AUDIT", "GATEWAY", "EVENTS", sandbox.SandboxStream(victim)} {
+		st, _ := js.Stream(ctx, name)
+		if info, err := st.Info(ctx); err != nil || info.State.Msgs != 0 {
+			t.Errorf("stream %s after the attack: %+v %v", name, info.State, err)
+		}
 	}
 }

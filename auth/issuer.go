@@ -20,6 +20,9 @@ type Issuer struct {
 	account string
 	secret  sandbox.Secret
 	roles   map[string]nkeys.KeyPair
+	// exports signs the activation tokens of the sandbox accounts' imports: a signing key of
+	// the gaib account (not scoped: it signs no users).
+	exports nkeys.KeyPair
 }
 
 // NewIssuer returns an issuer for the account whose public key is account.
@@ -35,7 +38,18 @@ func NewIssuer(account string, secret sandbox.Secret) (*Issuer, error) {
 		}
 		is.roles[r] = kp
 	}
+	kp, err := is.derive(nkeys.PrefixByteAccount, "nats-signing-key:exports")
+	if err != nil {
+		return nil, err
+	}
+	is.exports = kp
 	return is, nil
+}
+
+// ExportsKey is the public key of the gaib account's signing key for activation tokens.
+func (is *Issuer) ExportsKey() string {
+	pub, _ := is.exports.PublicKey()
+	return pub
 }
 
 func (is *Issuer) derive(prefix nkeys.PrefixByte, label string) (nkeys.KeyPair, error) {
@@ -96,8 +110,8 @@ func (is *Issuer) SandboxKey(id string) (string, error) {
 }
 
 func (is *Issuer) sandboxPair(id string) (nkeys.KeyPair, error) {
-	// The id goes into the permission template as one subject token: anything else could
-	// widen what the credential may touch.
+	// The id goes into permissions as one subject token: anything else could widen what
+	// the credential may touch.
 	if !sandbox.ValidID(id) {
 		return nil, sandbox.Errorf(sandbox.CodeInvalidID, "%q is not a sandbox id", id)
 	}
@@ -105,14 +119,29 @@ func (is *Issuer) sandboxPair(id string) (nkeys.KeyPair, error) {
 }
 
 // Sandbox returns the .creds document of sandbox id, valid until expires (the sandbox's
-// expiry).
+// expiry): a user of the sandbox's own account (SandboxAccountClaims), signed by that
+// account's key, allowed its namespace, its inbox and the JetStream subjects its account
+// imports.
 func (is *Issuer) Sandbox(id string, expires time.Time) ([]byte, error) {
 	kp, err := is.sandboxPair(id)
 	if err != nil {
 		return nil, err
 	}
+	account, err := is.sandboxAccountPair(id)
+	if err != nil {
+		return nil, err
+	}
 	pub, _ := kp.PublicKey()
-	token, err := is.sign(is.roles[RoleSandbox], id, pub, expires)
+	uc := jwt.NewUserClaims(pub)
+	uc.Name = id
+	uc.Pub.Allow.Add(sandbox.WorkerPublish(id)...)
+	uc.Sub.Allow.Add(sandbox.WorkerSubscribe(id)...)
+	uc.Limits.Subs = sandboxMaxSubs
+	uc.Limits.Payload = sandboxMaxPayload
+	if !expires.IsZero() {
+		uc.Expires = expires.Unix()
+	}
+	token, err := uc.Encode(account)
 	if err != nil {
 		return nil, err
 	}

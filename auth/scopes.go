@@ -6,10 +6,6 @@ import (
 	"github.com/arrakis/gaib/sandbox"
 )
 
-// RoleSandbox names the scoped signing key of sandbox credentials. It is not a user role:
-// its users are sandboxes, named by their id.
-const RoleSandbox = "sandbox"
-
 // RoleResponder names the scoped signing key of the connection the mesh's micro services
 // answer on. Nobody holds it but the mesh: it may receive requests and publish replies into
 // inboxes, nothing else, so a request whose reply subject names an event, audit or control
@@ -17,14 +13,7 @@ const RoleSandbox = "sandbox"
 const RoleResponder = "responder"
 
 // signingRoles are the roles that have a scoped signing key in the account.
-var signingRoles = []string{string(sandbox.RoleAdmin), string(sandbox.RoleDeveloper), string(sandbox.RoleGateway), RoleSandbox, RoleResponder}
-
-// Limits of a sandbox credential: a worker subscribes to its namespace and its inbox, so a
-// thousand subscriptions is generous; payloads up to 1 MiB, like Discord events.
-const (
-	sandboxMaxSubs    = 1000
-	sandboxMaxPayload = 1 << 20
-)
+var signingRoles = []string{string(sandbox.RoleAdmin), string(sandbox.RoleDeveloper), string(sandbox.RoleGateway), RoleResponder}
 
 // Permissions returns the permission template of a role. The server expands {{name()}} from
 // each user JWT's name, which gaib validates as one subject token before minting, so every
@@ -57,39 +46,8 @@ func Permissions(role string) jwt.UserPermissionLimits {
 		p.Pub.Allow.Add(sandbox.InboxWildcard)
 		p.Pub.Deny.Add(sandbox.SandboxInboxesWildcard)
 		p.Sub.Allow.Add(sandbox.EndpointSubject("*", "*"), "$SRV.>")
-	case RoleSandbox:
-		p.Pub.Allow.Add(SandboxPublish("{{name()}}")...)
-		p.Sub.Allow.Add(SandboxSubscribe("{{name()}}")...)
-		p.Limits.Subs = sandboxMaxSubs
-		p.Limits.Payload = sandboxMaxPayload
 	}
 	return p
-}
-
-// SandboxPublish is what a sandbox's credential may publish: its namespace, its inbox (for
-// request/reply between its own workers), and the JetStream API calls that consume its own
-// stream through the durable gaib created (info, next, ack) or read it (direct get). It may
-// not create, change or delete consumers or streams: a consumer it created could deliver
-// its stream anywhere.
-func SandboxPublish(id string) []string {
-	stream := sandbox.SandboxStream(id)
-	durable := stream + "." + sandbox.SandboxConsumer
-	return []string{
-		sandbox.SandboxWildcard(id),
-		sandbox.SandboxInbox(id) + ".>",
-		"$JS.API.STREAM.INFO." + stream,
-		"$JS.API.CONSUMER.INFO." + durable,
-		"$JS.API.CONSUMER.MSG.NEXT." + durable,
-		"$JS.ACK." + durable + ".>",
-		"$JS.ACK.*.*." + durable + ".>", // the v2 ack format: domain and account hash first
-		"$JS.API.DIRECT.GET." + stream,
-		"$JS.API.DIRECT.GET." + stream + ".>",
-	}
-}
-
-// SandboxSubscribe is what a sandbox's credential may subscribe to: its namespace and inbox.
-func SandboxSubscribe(id string) []string {
-	return []string{sandbox.SandboxWildcard(id), sandbox.SandboxInbox(id) + ".>"}
 }
 
 // scope is the scoped signing key entry of a role for the account JWT.

@@ -35,14 +35,20 @@ type OperatorAuth struct {
 	// SystemAccount is the system account's public key.
 	SystemAccount string
 	// Accounts are the account JWTs the server starts with (public key → JWT); updates
-	// arrive later through the system account.
+	// and new accounts arrive later through the system account.
 	Accounts map[string]string
+	// ResolverDir, when set, keeps the account JWTs in a directory (nats-server's "full"
+	// resolver, as production servers run): every account pushed through the system
+	// account, new ones included, is stored there and survives restarts, and a JWT older
+	// than the one stored is ignored. Without it they are kept in memory, and new accounts
+	// exist only once stored with StoreAccount.
+	ResolverDir string
 }
 
 // NATS is a running embedded nats-server with JetStream.
 type NATS struct {
 	srv      *server.Server
-	resolver *server.MemAccResolver
+	resolver server.AccountResolver
 }
 
 // StartNATS starts a JetStream-enabled nats-server and waits until it accepts connections.
@@ -89,13 +95,18 @@ func StartNATS(o NATSOptions) (*NATS, error) {
 		Debug:              o.Debug,
 		MaxPayload:         8 * 1024 * 1024,
 	}
-	var resolver *server.MemAccResolver
+	var resolver server.AccountResolver
 	if o.Auth != nil {
 		op, err := jwt.DecodeOperatorClaims(o.Auth.Operator)
 		if err != nil {
 			return nil, fmt.Errorf("embedded nats: operator JWT: %w", err)
 		}
 		resolver = &server.MemAccResolver{}
+		if o.Auth.ResolverDir != "" {
+			if resolver, err = server.NewDirAccResolver(o.Auth.ResolverDir, 0, time.Minute, server.NoDelete); err != nil {
+				return nil, fmt.Errorf("embedded nats: account resolver in %s: %w", o.Auth.ResolverDir, err)
+			}
+		}
 		for pub, token := range o.Auth.Accounts {
 			if err := resolver.Store(pub, token); err != nil {
 				return nil, fmt.Errorf("embedded nats: account %s: %w", pub, err)

@@ -182,10 +182,14 @@ func TestHumanOutputStripsControlCharacters(t *testing.T) {
 	jsonTail := startBackground(t, "--server", m.URL, "--creds", m.creds[tester], "-o", "json", "sandbox", "events", "tampered", "--all", "--count", "1")
 	data := `{"text":"` + "\u009b2J\u202eevil" + `"}`
 	m.gaib(t, "events", "publish", "--sandbox", "tampered", "--data", data).must(t)
-	tail.exit(t, "the tail")
-	jsonTail.exit(t, "the JSON tail")
+	if code := tail.exit(t, "the tail"); code != 0 {
+		t.Errorf("the tail exited %d: %s %s", code, tail.err.String(), tail.out.String())
+	}
+	if code := jsonTail.exit(t, "the JSON tail"); code != 0 {
+		t.Errorf("the JSON tail exited %d: %s %s", code, jsonTail.err.String(), jsonTail.out.String())
+	}
 	if out := tail.out.String(); strings.ContainsAny(out, "\u009b\u202e") || !strings.Contains(out, "2Jevil") {
-		t.Errorf("the tail printed control characters: %q", out)
+		t.Errorf("the tail printed control characters: %q (stderr %q)", out, tail.err.String())
 	}
 	var ev client.Event
 	decodeStrict(t, jsonTail.out.String(), &ev)

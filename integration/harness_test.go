@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/arrakis/gaib/auth"
 	"github.com/arrakis/gaib/auth/authtest"
 	"github.com/arrakis/gaib/cli"
 	"github.com/arrakis/gaib/client"
@@ -88,14 +89,15 @@ func startMeshWith(t testing.TB, d *authtest.Deployment, cfg services.MeshConfig
 	}
 	cfg.Sandbox.NATSURL = url
 	cfg.Sandbox.Issuer = d.Issuer
-	revocations := services.RevocationList{Store: store, Issuer: d.Issuer}
+	revocations := services.RevocationList{Store: store}
 	publisher := d.Publisher(t, revocations)
 	cfg.Sandbox.Account = publisher
 	// As gaib serve does: revocations reach the publisher through the watches.
-	if err := revocations.Watch(t.Context(), publisher.Apply); err != nil {
+	if err := revocations.Watch(t.Context(), publisher); err != nil {
 		t.Fatal(err)
 	}
-	cfg.Sandbox.Planes = append([]services.Plane{store.StreamPlane()}, cfg.Sandbox.Planes...)
+	natsPlane := services.JoinPlanes(store.StreamPlane().Name(), store.StreamPlane(), auth.AccountPlane{Publisher: publisher})
+	cfg.Sandbox.Planes = append([]services.Plane{natsPlane}, cfg.Sandbox.Planes...)
 	cfg.Responder = d.Responder(t)
 	meshCreds, err := d.MeshCreds()
 	if err != nil {

@@ -268,7 +268,9 @@ func hostileTenantNATS(t *testing.T, m *meshUnderAttack) {
 		sandbox.AuditSubject(victim.ID, "destroy"), "$JS.API.STREAM.PURGE."+sandbox.StreamAudit, "$KV."+sandbox.BucketRoutes+"."+guildA,
 		"$JS.API.CONSUMER.DELETE."+sandbox.StreamGateway+".router", "$SRV.STATS", "$SRV.PING", "$SRV.INFO.sandbox")
 	// Nor make the mesh publish for her, nor can the worker, through a forged reply subject.
-	attackReplySubjects(t, m.inspector, c, "carol", w, probeConn(t, m.url, ops, sandbox.UserInbox("ops")), attacker.ID, victim.ID, guildB)
+	venv := connectEnvAs(t, m, bob, "victim")
+	vw := probeConn(t, venv["NATS_URL"], venv["NATS_CREDS"], venv["NATS_INBOX_PREFIX"])
+	attackReplySubjects(t, m.inspector, c, "carol", w, vw, probeConn(t, m.url, ops, sandbox.UserInbox("ops")), attacker.ID, victim.ID, guildB)
 	// Through the CLI she cannot act on others' sandboxes either: forbidden, exit 6.
 	for _, args := range [][]string{
 		{"sandbox", "connect", "attacker"}, {"sandbox", "destroy", "victim", "--yes"}, {"sandbox", "extend", "victim", "--ttl", "1h"},

@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -20,18 +22,22 @@ func forgedReplySubjects(victimID, guild string) []string {
 		sandbox.AuditSubject(victimID, "destroy"), sandbox.GatewaySubject("events.member.join"), "events.member.join",
 		sandbox.SandboxSubject(victimID, "events.member.join"), sandbox.SandboxInbox(victimID) + ".x",
 		sandbox.UserInbox("bob") + ".x", "$JS.API.STREAM.PURGE." + sandbox.StreamAudit,
-		"$KV." + sandbox.BucketRoutes + "." + guild, sandbox.Request(sandbox.ServiceSandbox, sandbox.OpDestroy, "bob"),
+		"$KV." + sandbox.BucketRoutes + "." + guild, "$KV." + sandbox.BucketUsers + ".alice",
+		sandbox.Request(sandbox.ServiceSandbox, sandbox.OpDestroy, "bob"),
 	}
 }
 
 // attackReplySubjects has a developer (dev, with her own credential) and a sandbox's worker
 // (w, holding what connect gave it) send requests whose reply subjects are forged: to the
-// services, to micro discovery, to the config responder. The mesh must answer none of them
-// anywhere but an inbox of the requester: the inspector sees nothing on any forged subject,
-// and the audit, gateway and victim streams and the routes are as they were. An admin's
-// discovery requests ($SRV, answered by micro itself, which no handler check sees) are
-// held by the responder's credential alone: nothing outside the identities' inboxes.
-func attackReplySubjects(t *testing.T, inspector *nats.Conn, dev *permissionProbe, devName string, w *permissionProbe, admin *permissionProbe, attackerID, victimID, guild string) {
+// services, to micro discovery, to the config responder, and — the worker — to JetStream
+// about its own stream (a direct get of a message it stored, a pull, stream and consumer
+// info, a publish, an ack), which the server answers wherever the reply says. Nobody may
+// make the mesh or the server publish anywhere but in the requester's own inbox: the
+// inspector (the gaib account) and the victim sandbox's worker (victim, its own account)
+// see nothing, and the audit, gateway, production and victim streams, the users and the
+// routes are as they were. An admin's discovery requests ($SRV, answered by micro itself,
+// which no handler check sees) are held by the responder's credential alone.
+func attackReplySubjects(t *testing.T, inspector *nats.Conn, dev *permissionProbe, devName string, w, victim *permissionProbe, admin *permissionProbe, attackerID, victimID, guild string) {
 	t.Helper()
 	ctx := context.Background()
 	ijs, _ := jetstream.New(inspector)
@@ -48,6 +54,14 @@ func attackReplySubjects(t *testing.T, inspector *nats.Conn, dev *permissionProb
 	if err != nil {
 		t.Fatalf("route of %s: %v", guild, err)
 	}
+	users, err := ijs.KeyValue(ctx, sandbox.BucketUsers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aliceBefore, err := users.Get(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	forged := forgedReplySubjects(victimID, guild)
 	spies := map[string]*nats.Subscription{}
@@ -60,6 +74,33 @@ func attackReplySubjects(t *testing.T, inspector *nats.Conn, dev *permissionProb
 	}
 	if err := inspector.Flush(); err != nil {
 		t.Fatal(err)
+	}
+	var victimSpies []*nats.Subscription
+	for _, s := range []string{sandbox.SandboxWildcard(victimID), sandbox.SandboxInbox(victimID) + ".>"} {
+		sub, err := victim.nc.SubscribeSync(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		victimSpies = append(victimSpies, sub)
+	}
+	if err := victim.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// The worker's own bytes in its own stream, shaped as what it would like to plant.
+	wjs, _ := jetstream.New(w.nc)
+	planted, err := wjs.Publish(ctx, sandbox.SandboxSubject(attackerID, "events.plant"), []byte(`{"name":"alice","role":"admin"}`))
+	if err != nil {
+		t.Fatalf("the worker cannot publish into its own stream: %v", err)
+	}
+	stream := sandbox.SandboxStream(attackerID)
+	durable := stream + "." + sandbox.SandboxConsumer
+	workerRequests := []struct{ subject, body string }{
+		{sandbox.ConfigGetSubject(attackerID), ``},
+		{"$JS.API.DIRECT.GET." + stream, fmt.Sprintf(`{"seq":%d}`, planted.Sequence)},
+		{"$JS.API.CONSUMER.MSG.NEXT." + durable, `{"batch":1,"no_wait":true}`},
+		{"$JS.API.STREAM.INFO." + stream, ``},
+		{"$JS.API.CONSUMER.INFO." + durable, ``},
+		{sandbox.SandboxSubject(attackerID, "events.plant"), `{"name":"alice","role":"admin"}`},
 	}
 
 	devRequests := []string{
@@ -83,9 +124,23 @@ func attackReplySubjects(t *testing.T, inspector *nats.Conn, dev *permissionProb
 				}
 			}
 		}
-		// The worker may ask for its own config, but only into its own inbox.
-		if err := w.nc.PublishMsg(&nats.Msg{Subject: sandbox.SandboxSubject(attackerID, "config.get"), Reply: reply}); err != nil {
-			t.Fatalf("config.get: %v", err)
+		// The worker may ask for its own things, but the answers stay in its own account.
+		for _, req := range workerRequests {
+			if err := w.nc.PublishMsg(&nats.Msg{Subject: req.subject, Reply: reply, Data: []byte(req.body)}); err != nil {
+				t.Fatalf("%s: %v", req.subject, err)
+			}
+		}
+	}
+	// An acknowledgement with a forged reply, of a message really delivered to it.
+	cons, err := wjs.Consumer(ctx, stream, sandbox.SandboxConsumer)
+	if err != nil {
+		t.Fatalf("the worker's own durable: %v", err)
+	}
+	if batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second)); err == nil {
+		for m := range batch.Messages() {
+			for _, reply := range forged {
+				_ = w.nc.PublishMsg(&nats.Msg{Subject: m.Reply(), Reply: reply, Data: []byte("+ACK")})
+			}
 		}
 	}
 	// Requests into the requester's own inbox are still answered: every forged one was
@@ -97,9 +152,15 @@ func attackReplySubjects(t *testing.T, inspector *nats.Conn, dev *permissionProb
 		t.Fatalf("the worker's proper config request was not answered: %v", err)
 	}
 	time.Sleep(time.Second)
+	for _, sub := range victimSpies {
+		if msg, err := sub.NextMsg(10 * time.Millisecond); !errors.Is(err, nats.ErrTimeout) {
+			t.Errorf("the victim sandbox's worker received something on %s: %v %+v", sub.Subject, err, msg)
+		}
+	}
 	for _, s := range forged {
-		if msg, err := spies[s].NextMsg(10 * time.Millisecond); err == nil {
-			t.Errorf("the mesh published on the forged reply subject %s: %.200s", s, msg.Data)
+		// Anything but a timeout is a message (a status message comes back as an error).
+		if msg, err := spies[s].NextMsg(10 * time.Millisecond); !errors.Is(err, nats.ErrTimeout) {
+			t.Errorf("the mesh published on the forged reply subject %s: %v %+v", s, err, msg)
 		}
 		_ = spies[s].Unsubscribe()
 	}
@@ -110,5 +171,8 @@ func attackReplySubjects(t *testing.T, inspector *nats.Conn, dev *permissionProb
 	}
 	if e, err := routes.Get(ctx, guild); err != nil || e.Revision() != routeBefore.Revision() {
 		t.Errorf("the route of %s changed under the forged replies: %v", guild, err)
+	}
+	if e, err := users.Get(ctx, "alice"); err != nil || e.Revision() != aliceBefore.Revision() {
+		t.Errorf("alice's identity changed under the forged replies: %v", err)
 	}
 }

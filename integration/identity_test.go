@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nats.go"
 
 	"github.com/arrakis/gaib/sandbox"
 	"github.com/arrakis/gaib/services"
@@ -142,23 +143,35 @@ func TestSandboxCredentialLivesAsLongAsTheSandbox(t *testing.T) {
 	if got := expiry(); !got.Equal(ext.ExpiresAt.Truncate(time.Second)) {
 		t.Fatalf("after extend the credential expires %v, the sandbox %v", got, ext.ExpiresAt)
 	}
-	// After destroy its key stays revoked until its last credential would have expired:
-	// implied by the record, then, once the record is dropped, kept in the bucket.
+	// After destroy its account is revoked: the credential is refused, also once the record
+	// is dropped (a revoked account JWT is never replaced by a live one).
+	var resp struct {
+		Env map[string]string `json:"env"`
+	}
+	decodeStrict(t, m.as(t, "alice", "--json", "sandbox", "connect", "short").must(t).Stdout, &resp)
+	creds := resp.Env["NATS_CREDS"]
+	if nc, err := nats.Connect(m.URL, nats.UserCredentials(creds)); err != nil {
+		t.Fatalf("the live sandbox's credential is refused: %v", err)
+	} else {
+		nc.Close()
+	}
 	m.as(t, "alice", "sandbox", "destroy", "short", "--yes").must(t)
 	ctx := context.Background()
-	list := services.RevocationList{Store: m.Store, Issuer: m.Deployment.Issuer}
-	pub, _ := m.Deployment.Issuer.SandboxKey(rec.ID)
-	revoked, err := list.Revocations(ctx)
-	if _, ok := revoked[pub]; err != nil || !ok {
-		t.Fatalf("the destroyed sandbox's key is not revoked (%v)", err)
+	list := services.RevocationList{Store: m.Store}
+	states, err := list.Sandboxes(ctx)
+	if err != nil || states[rec.ID].IsZero() {
+		t.Fatalf("the destroyed sandbox's account is not revoked: %v %v", states, err)
 	}
+	refused := func(when string) {
+		t.Helper()
+		if nc, err := nats.Connect(m.URL, nats.UserCredentials(creds)); err == nil {
+			nc.Close()
+			t.Fatalf("%s the sandbox's credential still connects", when)
+		}
+	}
+	refused("after destroy")
 	if rep, err := m.Mesh.Sandboxes.Sweep(ctx, -time.Second); err != nil || len(rep.Purged) != 1 {
 		t.Fatalf("purge: %+v %v", rep, err)
 	}
-	if bucket, err := m.Store.Revocations(ctx); err != nil || bucket[pub].IsZero() {
-		t.Fatalf("the revocation did not outlive the record: %v %v", bucket, err)
-	}
-	if revoked, err = list.Revocations(ctx); err != nil || revoked[pub].IsZero() {
-		t.Fatalf("after the purge the key is no longer revoked: %v", err)
-	}
+	refused("after the record was purged")
 }

@@ -127,6 +127,12 @@ func TestServeRestartKeepsSandboxes(t *testing.T) {
 	if r := served(t, url, "--json", "sandbox", "create", "survivor"); r.errorCode(t) != sandbox.CodeNameTaken {
 		t.Fatalf("name index lost on restart: %s", r.Stdout)
 	}
+	// Its account too: a worker connects and reads its stream with the credential connect
+	// gives now, and test events go in.
+	served(t, url, "events", "publish", "--sandbox", "survivor").must(t)
+	if out := served(t, url, "-o", "json", "sandbox", "events", "survivor", "--all", "--count", "1").must(t).Stdout; !strings.Contains(out, rec.ID) {
+		t.Fatalf("the sandbox's events after restart: %s", out)
+	}
 }
 
 func TestServeRefusesBadSettings(t *testing.T) {

@@ -31,8 +31,8 @@ type identityPlane struct {
 	// signer signs the account JWT (the operator key, or an operator signing key).
 	signer nkeys.KeyPair
 	limits auth.AccountLimits
-	// onPush keeps the pushed JWT for the next start (embedded only).
-	onPush func(string)
+	// onPush keeps a pushed account JWT (embedded only).
+	onPush func(account, token string)
 }
 
 // accountLimits are the gaib account's limits: every stream and bucket has its own byte
@@ -80,9 +80,16 @@ func embeddedIdentity(dataDir string, secret sandbox.Secret) (*identityPlane, *e
 	ip := &identityPlane{
 		issuer: l.Issuer, signer: l.Keys.Operator, limits: accountLimits,
 		mesh: []nats.Option{meshOpt}, system: []nats.Option{sysOpt},
-		onPush: func(token string) { _ = auth.WritePrivate(jwtFile, []byte(token)) },
+		onPush: func(account, token string) {
+			if account == l.Account {
+				_ = auth.WritePrivate(jwtFile, []byte(token))
+			}
+		},
 	}
-	return ip, &embedded.OperatorAuth{Operator: l.OperatorJWT, SystemAccount: l.SystemAccount, Accounts: l.Accounts(accJWT)}, nil
+	// The accounts live in a directory under the auth dir, as with a production server's
+	// full resolver: the sandboxes' accounts, pushed as they are created, survive restarts.
+	return ip, &embedded.OperatorAuth{Operator: l.OperatorJWT, SystemAccount: l.SystemAccount, Accounts: l.Accounts(accJWT),
+		ResolverDir: filepath.Join(dir, "accounts")}, nil
 }
 
 // externalIdentity is auth against an existing operator-mode NATS: the mesh's credential

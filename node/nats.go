@@ -43,9 +43,9 @@ func (c *Config) startNATS(secret sandbox.Secret) (*natsPlane, error) {
 		return nil, sandbox.Errorf(sandbox.CodeUnavailable, "%v", err)
 	}
 	keep := ip.onPush
-	ip.onPush = func(token string) {
-		keep(token)
-		ns.StoreAccount(ip.issuer.Account(), token)
+	ip.onPush = func(account, token string) {
+		keep(account, token)
+		ns.StoreAccount(account, token)
 	}
 	return &natsPlane{url: ns.ClientURL(), where: "embedded, data in " + c.DataDir, identity: ip, server: ns}, nil
 }

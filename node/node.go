@@ -15,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/arrakis/gaib/auth"
 	"github.com/arrakis/gaib/embedded"
 	gjs "github.com/arrakis/gaib/jetstream"
 	"github.com/arrakis/gaib/router"
@@ -77,7 +78,7 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	if err := store.ClaimFingerprint(ctx, secret.Fingerprint()); err != nil {
 		return err
 	}
-	revocations := services.RevocationList{Store: store, Issuer: np.identity.issuer}
+	revocations := services.RevocationList{Store: store}
 	publisher, stopSystem, err := np.identity.publisher(ctx, np.url, revocations, log)
 	if err != nil {
 		return fmt.Errorf("account JWT: %w", err)
@@ -85,7 +86,7 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	defer stopSystem()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	if err := revocations.Watch(watchCtx, publisher.Apply); err != nil {
+	if err := revocations.Watch(watchCtx, publisher); err != nil {
 		return err
 	}
 	go publisher.Run(watchCtx, time.Minute)
@@ -104,7 +105,10 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer stopPlanes()
-	planes, notes := append([]services.Plane{store.StreamPlane()}, ps.planes...), ps.notes
+	// The NATS plane: the sandbox's stream and durable, and its own account (its workers'
+	// credentials work once it is pushed; destroy revokes it).
+	natsPlane := services.JoinPlanes(store.StreamPlane().Name(), store.StreamPlane(), auth.AccountPlane{Publisher: publisher})
+	planes, notes := append([]services.Plane{natsPlane}, ps.planes...), ps.notes
 	maxSandboxes, err := c.maxSandboxes(ps.maxSandboxes)
 	if err != nil {
 		return err

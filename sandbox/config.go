@@ -419,10 +419,13 @@ func ConfigRequestID(subject string) (string, bool) {
 }
 
 // ConfigReplyAllowed reports whether the mesh may answer a config request of sandbox id on
-// reply: only in that sandbox's own inbox. NATS checks what a client publishes, not the
-// reply subject it names, so without this a worker could have the mesh publish into another
-// sandbox, the gateway or the audit trail.
+// reply: only through the service import of the sandbox's own account, whose reply
+// subjects the server makes (ServiceImportReplyPrefix) and maps back into that account.
+// NATS checks what a client publishes, not the reply subject it names: a request that did
+// not come through the import (only the mesh's own connections could send one) is not
+// answered, so nothing can have the mesh publish into another sandbox, the gateway or the
+// audit trail.
 func ConfigReplyAllowed(id, reply string) bool {
-	rest, ok := strings.CutPrefix(reply, SandboxInbox(id)+".")
-	return ok && rest != "" && !strings.ContainsAny(reply, "*> \t\r\n")
+	rest, ok := strings.CutPrefix(reply, ServiceImportReplyPrefix)
+	return ok && ValidID(id) && rest != "" && !strings.ContainsAny(reply, "*> \t\r\n")
 }

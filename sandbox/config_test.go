@@ -139,10 +139,11 @@ func TestConfigSubjects(t *testing.T) {
 		}
 	}
 	other := sandbox.NewID()
-	if !sandbox.ConfigReplyAllowed(id, sandbox.SandboxInbox(id)+".abc.1") {
-		t.Error("own inbox refused")
+	if !sandbox.ConfigReplyAllowed(id, sandbox.ServiceImportReplyPrefix+"Hx7cBz.1") {
+		t.Error("the import's reply refused")
 	}
-	for _, bad := range []string{"", sandbox.SandboxInbox(id), sandbox.SandboxInbox(id) + ".", sandbox.SandboxInbox(other) + ".x",
+	for _, bad := range []string{"", sandbox.ServiceImportReplyPrefix, "_R_", "_R_x.y", sandbox.ServiceImportReplyPrefix + ">",
+		sandbox.SandboxInbox(id) + ".abc.1", sandbox.SandboxInbox(other) + ".x",
 		sandbox.SandboxInbox(id) + "x.y", sandbox.SandboxSubject(id, "events.x"), "gateway.events.member.join",
 		sandbox.AuditSubject(id, "create"), sandbox.SandboxInbox(id) + ".>"} {
 		if sandbox.ConfigReplyAllowed(id, bad) {

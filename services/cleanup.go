@@ -128,18 +128,9 @@ func (s *Sandboxes) RunSweeper(ctx context.Context, interval, retention time.Dur
 	}
 }
 
-// purge drops a destroyed record after its retention. While one of its credentials could
-// still be valid (the record implied its revocation), the revocation moves to the
-// revocation bucket first.
+// purge drops a destroyed record after its retention. Its account stays revoked on the
+// servers (a revoked account JWT is never replaced by a live one), and its credentials
+// expired with it.
 func (s *Sandboxes) purge(ctx context.Context, r sandbox.Record) error {
-	if s.cfg.Issuer != nil && r.ExpiresAt.Add(credentialGrace).After(s.now()) {
-		pub, err := s.cfg.Issuer.SandboxKey(r.ID)
-		if err != nil {
-			return err
-		}
-		if err := s.store.Revoke(ctx, pub, r.UpdatedAt, r.ExpiresAt.Add(credentialGrace)); err != nil {
-			return err
-		}
-	}
 	return s.store.DeleteRecord(ctx, r.ID)
 }

@@ -48,7 +48,8 @@ func Start(t testing.TB, secret sandbox.Secret) *Deployment {
 	}
 	ns, err := embedded.StartNATS(embedded.NATSOptions{StoreDir: t.TempDir(), Listen: "127.0.0.1:-1",
 		MaxMemory: Limits.MaxMemory, MaxStore: Limits.MaxStore,
-		Auth: &embedded.OperatorAuth{Operator: l.OperatorJWT, SystemAccount: l.SystemAccount, Accounts: l.Accounts(acc)}})
+		Auth: &embedded.OperatorAuth{Operator: l.OperatorJWT, SystemAccount: l.SystemAccount, Accounts: l.Accounts(acc),
+			ResolverDir: t.TempDir()}})
 	if err != nil {
 		t.Fatalf("operator-mode nats: %v", err)
 	}
@@ -102,7 +103,7 @@ func (d *Deployment) Publisher(t testing.TB, source auth.Revocations) *auth.Publ
 	}
 	p := auth.NewPublisher(auth.PublisherConfig{Issuer: d.Issuer, Limits: Limits, Signer: d.Keys.Operator,
 		System: Connect(t, d.URL, creds), Source: source,
-		OnPush: func(tok string) { d.Server.StoreAccount(d.Account, tok) }})
+		OnPush: d.Server.StoreAccount})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := p.Sync(ctx); err != nil {
