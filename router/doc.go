@@ -37,7 +37,10 @@
 // not sent, a reconnect), so no later event of a guild is stored ahead of an earlier one
 // that has to be published again; it then either retries the event in place (refused by
 // the stream: routed again on the current table each time, held while its sandbox's
-// stream is missing) or reads back and resumes from the checkpoint.
+// stream is missing) or reads back and resumes from the checkpoint. When the route table
+// changes, what was routed under the old table settles before anything is routed under the
+// new one: an event held under a guild's old route would otherwise be stored after later
+// events of the guild that went straight to the new one.
 //
 // # Bounded memory
 //

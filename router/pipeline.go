@@ -43,6 +43,9 @@ type pipeline struct {
 	// failing is set while settle retries an event: pull publishes nothing meanwhile.
 	failing    atomic.Bool
 	reconnects uint64 // the connection's reconnects when the run started
+	// routeRev is the route table revision the events in flight were routed with (pull's
+	// goroutine only).
+	routeRev uint64
 	mu         sync.Mutex
 	settled    uint64    // items settled
 	acked      uint64    // gateway sequence of the last item settled
@@ -52,6 +55,7 @@ type pipeline struct {
 func (r *Router) newPipeline(cons jetstream.Consumer, skip map[uint64]bool, acked uint64) *pipeline {
 	return &pipeline{
 		r: r, cons: cons, skip: skip, acked: acked, ackedSent: time.Now(), reconnects: r.nc.Stats().Reconnects,
+		routeRev: r.table.Revision(),
 		queue:  make(chan *item, r.cfg.Window),
 		window: newBudget(r.cfg.WindowBytes),
 	}
@@ -141,6 +145,17 @@ var errDisrupted = fmt.Errorf("%w: connection disrupted", errUncertain)
 // publish routes x and sends its output asynchronously, once the window has room.
 func (p *pipeline) publish(ctx context.Context, x *item) error {
 	r := p.r
+	// A route change moves a guild's events to another stream. An event of that guild
+	// still in flight under the old route (held while its sandbox's stream is missing, say)
+	// would be routed again, on the new route, after later events of the guild had been
+	// stored there. So everything routed under the previous table settles first: route
+	// changes are rare, a wait of one window is cheap.
+	if rev := r.table.Revision(); rev != p.routeRev {
+		if err := p.awaitSettled(ctx); err != nil {
+			return err
+		}
+		p.routeRev = rev
+	}
 	hdr, data := x.msg.Headers(), x.msg.Data()
 	if size := eventSize(hdr, data); size > r.cfg.MaxEventBytes {
 		if _, ok := sandbox.StripGateway(x.msg.Subject()); !ok && r.cfg.Route == nil {
@@ -184,6 +199,21 @@ func (p *pipeline) publish(ctx context.Context, x *item) error {
 		return fmt.Errorf("%w: %v", errDisrupted, x.err)
 	}
 	return nil
+}
+
+// awaitSettled waits until every item published before the current one is settled.
+func (p *pipeline) awaitSettled(ctx context.Context) error {
+	for {
+		p.mu.Lock()
+		done := p.settled+1 >= p.published.Load() // the current item is counted already
+		p.mu.Unlock()
+		if done {
+			return nil
+		}
+		if !sleep(ctx, time.Millisecond) {
+			return ctx.Err()
+		}
+	}
 }
 
 // noRetry turns off the client's own retry on "no responders": it would resend an output

@@ -79,15 +79,21 @@ var DangerousConfigKeys = []string{
 	"PERL5LIB", "PERL5OPT", "PERLLIB", "PERL5DB", "RUBYOPT", "RUBYLIB", "NODE_OPTIONS", "NODE_PATH",
 	"NODE_EXTRA_CA_CERTS", "NODE_TLS_REJECT_UNAUTHORIZED", "CLASSPATH", "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS",
 	"GOFLAGS", "GODEBUG", "GOROOT", "GOPATH", "GOTOOLCHAIN", "GOPROXY", "GOENV",
-	// TLS trust and proxies.
-	"SSL_CERT_FILE", "SSL_CERT_DIR", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE",
+	"JAVA_OPTS",
+	// TLS trust, key logging, Kerberos, proxies, and tools' own configuration files.
+	"SSL_CERT_FILE", "SSL_CERT_DIR", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "SSLKEYLOGFILE",
 	"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "FTP_PROXY",
+	"CURL_HOME", "WGETRC", "NETRC", "GNUPGHOME", "DOCKER_HOST", "DOCKER_CONFIG", "KUBECONFIG",
 }
 
 // DangerousConfigPrefixes are prefixes of names refused for the same reasons: the dynamic
 // loaders (LD_, DYLD_), glibc (GLIBC_TUNABLES, MALLOC_), bash (BASH_FUNC_, BASH_XTRACEFD),
-// the locale (LC_), Python, Java, git and ssh, and XDG base directories.
-var DangerousConfigPrefixes = []string{"LD_", "DYLD_", "GLIBC_", "MALLOC_", "BASH_", "LC_", "PYTHON", "_JAVA", "GIT_", "SSH_", "XDG_"}
+// the locale (LC_), Python, Java, git and ssh, XDG base directories, OpenSSL (OPENSSL_CONF
+// loads providers and engines into every program using it), Kerberos, and libpq (PGHOST,
+// PGPASSFILE, PGSSLROOTCERT… would point psql and the bot's driver elsewhere than the
+// sandbox's DATABASE_URL says).
+var DangerousConfigPrefixes = []string{"LD_", "DYLD_", "GLIBC_", "MALLOC_", "BASH_", "LC_", "PYTHON", "_JAVA", "GIT_", "SSH_", "XDG_",
+	"OPENSSL_", "KRB5", "PG"}
 
 // ValidateConfigKey checks that key is an environment variable name (`[A-Z_][A-Z0-9_]*`, at
 // most MaxConfigKeyLen characters) that gaib does not hand out itself (EnvNames and the

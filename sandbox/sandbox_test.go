@@ -194,6 +194,8 @@ func TestReplyAllowed(t *testing.T) {
 		{"carol", "_INBOX.user.carol.abc.1", true},
 		{"carol", "_INBOX.Xy7abc.1", true}, // an anonymous inbox: the mesh's own connections
 		{"carol", "_INBOX.user.carol", false},
+		{"carol", "_INBOX.user.carol..x", false},
+		{"carol", "_INBOX.user.carol.x.", false},
 		{"carol", "_INBOX.user.carol.", false},
 		{"carol", "_INBOX.user.carolx.1", false},
 		{"carol", "_INBOX.user.bob.1", false},

@@ -78,6 +78,8 @@ const (
 // publishing wherever it is told would publish with the mesh's rights.
 func ReplyAllowed(caller, reply string) bool {
 	switch {
+	case strings.Contains(reply, "..") || strings.HasSuffix(reply, "."):
+		return false // an empty token: not a subject anyone subscribes to
 	case !strings.HasPrefix(reply, "_INBOX."), strings.HasPrefix(reply, "_INBOX.sandbox."):
 		return false
 	case strings.HasPrefix(reply, "_INBOX.user."):

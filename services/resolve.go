@@ -78,16 +78,20 @@ func (s *Sandboxes) Status(ctx context.Context, _ Caller, req sandbox.RefRequest
 	if rec.Status != sandbox.StatusRunning {
 		return out, nil
 	}
-	for _, p := range s.cfg.Planes {
-		h := healthOf(p.Name(), p.Check(ctx, rec))
-		if r, ok := p.(Reporter); ok && h.OK {
-			h.Detail = r.Report(rec)
+	out.Health = s.health.get(ctx, rec, func(ctx context.Context) []sandbox.Health {
+		var health []sandbox.Health
+		for _, p := range s.cfg.Planes {
+			h := healthOf(p.Name(), p.Check(ctx, rec))
+			if r, ok := p.(Reporter); ok && h.OK {
+				h.Detail = r.Report(rec)
+			}
+			health = append(health, h)
 		}
-		out.Health = append(out.Health, h)
-	}
-	if len(rec.Guilds) > 0 {
-		out.Health = append(out.Health, healthOf("routes", s.checkRoutes(ctx, rec)))
-	}
+		if len(rec.Guilds) > 0 {
+			health = append(health, healthOf("routes", s.checkRoutes(ctx, rec)))
+		}
+		return health
+	})
 	return out, nil
 }
 

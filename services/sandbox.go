@@ -93,6 +93,7 @@ type Sandboxes struct {
 	log     *slog.Logger
 	metrics *Metrics // nil: no metrics
 	watch   *watchHub
+	health  healthCache
 	// instance is this process's instance id (see runHeartbeat).
 	instance string
 }
