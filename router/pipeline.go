@@ -45,19 +45,19 @@ type pipeline struct {
 	reconnects uint64 // the connection's reconnects when the run started
 	// routeRev is the route table revision the events in flight were routed with (pull's
 	// goroutine only).
-	routeRev uint64
-	mu         sync.Mutex
-	settled    uint64    // items settled
-	acked      uint64    // gateway sequence of the last item settled
-	ackedSent  time.Time // and when it was published
+	routeRev  uint64
+	mu        sync.Mutex
+	settled   uint64    // items settled
+	acked     uint64    // gateway sequence of the last item settled
+	ackedSent time.Time // and when it was published
 }
 
 func (r *Router) newPipeline(cons jetstream.Consumer, skip map[uint64]bool, acked uint64) *pipeline {
 	return &pipeline{
 		r: r, cons: cons, skip: skip, acked: acked, ackedSent: time.Now(), reconnects: r.nc.Stats().Reconnects,
 		routeRev: r.table.Revision(),
-		queue:  make(chan *item, r.cfg.Window),
-		window: newBudget(r.cfg.WindowBytes),
+		queue:    make(chan *item, r.cfg.Window),
+		window:   newBudget(r.cfg.WindowBytes),
 	}
 }
 
