@@ -24,6 +24,8 @@ type ServeCmd struct {
 	ConnLimit        int      `env:"GAIB_SANDBOX_CONNECTION_LIMIT" name:"sandbox-connection-limit" default:"10" help:"Postgres connections one sandbox may hold."`
 	ReservedConns    int      `env:"GAIB_RESERVED_CONNECTIONS" name:"reserved-connections" default:"20" help:"Postgres connections kept out of the sandboxes' reach (gaib itself, other users)."`
 	RedisMaxMemory   string   `env:"GAIB_REDIS_MAX_MEMORY" default:"256mb" help:"maxmemory of the managed redis-server (shared by every sandbox)."`
+	RedisClients     int      `env:"GAIB_REDIS_CLIENT_LIMIT" name:"redis-client-limit" default:"50" help:"Redis connections one sandbox may hold (the newest beyond it are closed)."`
+	RedisSandboxMem  string   `env:"GAIB_REDIS_SANDBOX_MEMORY" name:"redis-sandbox-memory" placeholder:"SIZE" help:"Bytes of keys one sandbox may store in Redis; past it, it may only read and delete (default: 3/4 of maxmemory divided by the sandboxes the mesh holds)."`
 	RedisPolicy      string   `env:"GAIB_REDIS_MAXMEMORY_POLICY" name:"redis-maxmemory-policy" default:"noeviction" help:"What the managed redis-server does when full (noeviction: writes fail; an evicting policy would delete other tenants' keys)."`
 	SandboxStream    string   `env:"GAIB_SANDBOX_STREAM_BYTES" name:"sandbox-stream-bytes" default:"64MiB" help:"Size limit of each sandbox's own event stream (its oldest events are dropped past it)."`
 	MaxEventBytes    string   `env:"GAIB_MAX_EVENT_BYTES" name:"max-event-bytes" placeholder:"SIZE" help:"Largest gateway event the router forwards (default: the server's max payload); larger ones are dead-lettered (referenced on gaib.deadletter.>, kept in GATEWAY) and counted."`
@@ -156,8 +158,15 @@ func (c *ServeCmd) Run(ctx context.Context, g *Globals, o *IO) error {
 	if err != nil || window <= 0 {
 		return sandbox.Errorf(sandbox.CodeInvalidRequest, "--router-window-bytes %q: a size like 16MiB", c.RouterWindow)
 	}
+	var redisMemory int64
+	if c.RedisSandboxMem != "" {
+		if redisMemory, err = parseBytes(c.RedisSandboxMem); err != nil {
+			return sandbox.Errorf(sandbox.CodeInvalidRequest, "--redis-sandbox-memory %q: a size like 32MiB", c.RedisSandboxMem)
+		}
+	}
 	noteIgnoredEnv(o)
 	return node.Run(ctx, node.Config{
+		RedisClientLimit: c.RedisClients, RedisSandboxMemory: redisMemory,
 		MaxEventBytes: int(maxEvent), RouterWindowBytes: int(window),
 		DataDir: c.DataDir, NATSURL: url, Creds: creds, OperatorSigningKey: c.OperatorKey, SystemCreds: c.SystemCreds,
 		AdminCreds: c.AdminCreds, MaxGuilds: c.MaxGuilds, MaxSandboxes: c.MaxSandboxes, ConnectionLimit: c.ConnLimit,

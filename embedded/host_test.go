@@ -254,7 +254,7 @@ func TestManagedPostgresHost(t *testing.T) {
 		t.Fatalf("admin superuser %v %v", super, err)
 	}
 	var tempLimit string
-	if err := admin.QueryRow(ctx, `SHOW temp_file_limit`).Scan(&tempLimit); err != nil || tempLimit != "2GB" {
+	if err := admin.QueryRow(ctx, `SHOW temp_file_limit`).Scan(&tempLimit); err != nil || tempLimit != "256MB" {
 		t.Errorf("temp_file_limit %q %v", tempLimit, err)
 	}
 	if _, err := admin.Exec(ctx, `SET temp_file_limit = -1`); err == nil {

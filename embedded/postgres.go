@@ -50,8 +50,11 @@ const (
 // DefaultPostgresMaxConnections is the managed cluster's max_connections.
 const DefaultPostgresMaxConnections = 500
 
-// postgresTempFileLimit is the managed cluster's temp_file_limit.
-const postgresTempFileLimit = "2GB"
+// postgresTempFileLimit is the managed cluster's temp_file_limit: what one session may
+// spill to disk at once (sorts, hashes, temporary tables' overflow), on a disk every sandbox
+// shares. It is superuser-only, so a tenant cannot raise it; a sandbox at its connection
+// limit (10) holds at most ten times as much, and only while its queries run.
+const postgresTempFileLimit = "256MB"
 
 // Postgres is a running managed Postgres server.
 type Postgres struct {
@@ -115,9 +118,10 @@ func StartPostgres(o PostgresOptions) (*Postgres, error) {
 	}
 	args := []string{"-D", data, "-k", sock, "-p", strconv.Itoa(port), "-c", "listen_addresses=127.0.0.1",
 		"-c", "max_connections=" + strconv.Itoa(maxConns), "-c", "log_min_messages=warning",
-		// Bounds the temporary files of one session (a tenant's runaway sort), on a disk
-		// every sandbox shares; only a superuser may raise it.
-		"-c", "temp_file_limit=" + postgresTempFileLimit}
+		"-c", "temp_file_limit=" + postgresTempFileLimit,
+		// No transaction outlives its session holding locks and VACUUM's horizon (the
+		// default, said explicitly).
+		"-c", "max_prepared_transactions=0"}
 	if o.Fast {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
 	}
@@ -184,9 +188,10 @@ func superuserPassword(bin string, as runAs, dir, data string) (string, error) {
 }
 
 // bootstrap makes AdminRole (CREATEROLE, never SUPERUSER, its password reset to the one in
-// the admin.password file) the owner of AdminDatabase, and takes CONNECT on every database
-// but the sandboxes' own from PUBLIC: a sandbox role may connect to AdminDatabase only,
-// once the plane grants it. It is idempotent and runs at every start.
+// the admin.password file) the owner of AdminDatabase, takes CONNECT on every database
+// but the sandboxes' own from PUBLIC (a sandbox role may connect to AdminDatabase only,
+// once the plane grants it), and the advisory locks (lockAdvisory). It is idempotent and
+// runs at every start.
 func bootstrap(ctx context.Context, superuserURL, adminPW string) error {
 	cfg, err := pgx.ParseConfig(superuserURL)
 	if err != nil {
@@ -221,7 +226,51 @@ func bootstrap(ctx context.Context, superuserURL, adminPW string) error {
 			return fmt.Errorf("%s: %w", strings.Join(strings.Fields(s)[:2], " "), err)
 		}
 	}
+	// template1 too: databases created later (tests make one each) start without them.
+	for _, db := range []string{AdminDatabase, "template1"} {
+		if err := lockAdvisory(ctx, cfg, db); err != nil {
+			return fmt.Errorf("advisory locks in %s: %w", db, err)
+		}
+	}
 	return nil
+}
+
+// lockAdvisory takes EXECUTE on the advisory-lock functions from PUBLIC in database db
+// and gives AdminRole the one the Postgres plane serializes its start with.
+//
+// Advisory locks have one key space per database, not per schema: with them a sandbox
+// could block another's pg_advisory_lock(12345), take the key gaib's own start waits for,
+// or fill the lock table every session of the cluster shares. Function privileges are
+// per database and only the functions' owner (the superuser) may change them, so on an
+// external Postgres this is the operator's to do. The cost: bot tooling that takes
+// advisory locks (migration tools) gets "permission denied" in a sandbox.
+//
+// LISTEN/NOTIFY channels are per database as well, but they are statements, with no
+// privilege to take: a sandbox can listen to and notify any channel in its database. That
+// stays a known limit (docs/architecture.md, Security): bots should prefix their channel
+// names with their schema; a database per sandbox would be the real fix.
+func lockAdvisory(ctx context.Context, super *pgx.ConnConfig, db string) error {
+	cfg := super.Copy()
+	cfg.Database = db
+	c, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close(ctx)
+	_, err = c.Exec(ctx, `DO $$
+	DECLARE f pg_catalog.regprocedure;
+	BEGIN
+		FOR f IN SELECT p.oid::pg_catalog.regprocedure FROM pg_catalog.pg_proc p
+			WHERE p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace AND p.proname ~ '^pg_(try_)?advisory_'
+		LOOP
+			EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
+		END LOOP;
+	END $$`)
+	if err != nil {
+		return err
+	}
+	_, err = c.Exec(ctx, "GRANT EXECUTE ON FUNCTION pg_catalog.pg_advisory_xact_lock(bigint) TO "+pgx.Identifier{AdminRole}.Sanitize())
+	return err
 }
 
 // quoteLiteral quotes s as an SQL string literal (standard_conforming_strings is on).

@@ -48,6 +48,16 @@ const (
 	// redisOutputBuffer disconnects a normal client that does not read its replies (hard
 	// limit 64mb, or above 16mb for 60s); by default that memory is unbounded.
 	redisOutputBuffer = "normal 64mb 16mb 60"
+	// redisMaxMemoryClients bounds the buffers of all clients together (a quarter of
+	// maxmemory); above it, the clients holding the most are disconnected (gaib's own
+	// connections are CLIENT NO-EVICT). Client buffers count in used_memory, outside any
+	// key: without it, one tenant's connections, each announcing a 32 MB argument (the
+	// server allocates it on the header), hold gigabytes and fail every tenant's writes.
+	redisMaxMemoryClients = "25%"
+	// redisMaxClients is the server's maxclients (Redis' default, said explicitly): the
+	// Redis plane admits as many sandboxes as fit under it at their client limit, less
+	// what it reserves for gaib (keyspace.Redis.MaxSandboxes).
+	redisMaxClients = "10000"
 )
 
 // DefaultRedisMaxMemory and DefaultRedisMaxMemoryPolicy are RedisOptions' defaults.
@@ -78,7 +88,7 @@ func RedisDir(dataDir string) string { return managedDir(dataDir, "redis", "redi
 
 // StartRedis starts redis-server on loopback, as an unprivileged user when gaib is root,
 // with one database (so COPY … DB, MOVE and SELECT have nowhere to go), maxmemory, bounded
-// buffers, and an ACL file (so sandbox users survive restarts once saved) whose default
+// buffers (each client's, and all clients' together), and an ACL file (so sandbox users survive restarts once saved) whose default
 // user is the admin, password-protected.
 func StartRedis(o RedisOptions) (*Redis, error) {
 	bin := o.Binary
@@ -127,7 +137,8 @@ func StartRedis(o RedisOptions) (*Redis, error) {
 		"--aclfile", aclFile, "--daemonize", "no", "--logfile", "", "--loglevel", "warning",
 		"--databases", "1", "--maxmemory", o.MaxMemory, "--maxmemory-policy", o.MaxMemoryPolicy,
 		"--proto-max-bulk-len", redisMaxBulk, "--client-query-buffer-limit", redisQueryBuffer,
-		"--client-output-buffer-limit", redisOutputBuffer,
+		"--client-output-buffer-limit", redisOutputBuffer, "--maxmemory-clients", redisMaxMemoryClients,
+		"--maxclients", redisMaxClients,
 		"--enable-debug-command", "no", "--enable-module-command", "no", "--enable-protected-configs", "no",
 		// The process title would overwrite the environment's memory: keep it readable, so
 		// /proc/<pid>/environ shows what the server really holds (see StartRedis' tests).

@@ -1,9 +1,10 @@
 // Package keyspace gives each sandbox its slice of Redis: the key and channel prefix
 // sandbox:<id>: and an ACL user sandbox_<id> confined to it, denied every command that
 // reaches across tenants (KEYS, SCAN, FLUSHALL, CONFIG, ACL, …), leaves its database
-// (SELECT, MOVE, COPY … DB) or holds the single-threaded server for everyone (scripts).
-// Every name is derived from the sandbox id at the moment of use. Destroy deletes the
-// prefix's keys in batches without blocking the server.
+// (SELECT, MOVE, COPY … DB) or holds the single-threaded server for everyone (scripts,
+// commands whose cost an argument chooses). A watchdog holds each sandbox to a client
+// limit and a memory budget. Every name is derived from the sandbox id at the moment of
+// use. Destroy deletes the prefix's keys in batches without blocking the server.
 package keyspace
 
 import (
@@ -21,56 +22,75 @@ import (
 // PlaneName is the name of the Redis plane in health checks and password derivation.
 const PlaneName = "redis"
 
-// denied are the commands a sandbox user may not run even on its own keys, because ACL key
-// patterns do not confine them: they list, scan, flush or reconfigure the whole server.
-var denied = []string{
-	"-@admin", "-@dangerous", "-keys", "-scan", "-randomkey", "-dbsize", "-flushall", "-flushdb",
-	"-config", "-acl", "-select", "-swapdb", "-move", "-migrate", "-monitor", "-debug", "-shutdown",
-	"-client", "-info", "-pubsub", "-script", "-function", "-save", "-bgsave", "-bgrewriteaof",
-	"-replicaof", "-slaveof", "-sync", "-psync", "-failover", "-cluster", "-readonly", "-readwrite",
-	"-latency", "-memory", "-module", "-slowlog", "-lastsave", "-role", "-object",
-	// A script runs alone on the server: `while true do end` answers BUSY to every tenant
-	// until killed, and SCRIPT KILL cannot stop one that has written. Scripts are denied
-	// rather than watched (EVAL*, FCALL*, FUNCTION, SCRIPT).
-	"-@scripting",
-	// COPY … DB n writes into another database, out of sight of destroy and orphan
-	// detection (the managed server has one database; an external one may have 16).
-	"-copy",
-	// Client libraries introduce themselves on connect; that much CLIENT is harmless.
-	"+client|setname", "+client|getname", "+client|id",
-}
-
 // deleteBatch is how many keys one SCAN step deletes with UNLINK.
 const deleteBatch = 500
 
 // Redis provisions sandbox ACL users on one Redis server.
 type Redis struct {
-	rdb    *redis.Client
-	secret sandbox.Secret
-	base   url.URL // host, port, db and scheme for the sandboxes' URLs
-	save   bool
+	rdb        *redis.Client
+	secret     sandbox.Secret
+	base       url.URL // host, port, db and scheme for the sandboxes' URLs
+	save       bool
+	opts       options
+	maxClients int   // the server's maxclients
+	budget     int64 // each sandbox's memory budget in bytes
+	dog        *watchdog
 }
 
 // Open connects to Redis at adminURL as a user allowed to manage ACLs. With saveACL, every
 // change is persisted with ACL SAVE (servers started with an aclfile, like gaib's managed
-// one); elsewhere (ElastiCache) that is left to the server.
-func Open(ctx context.Context, adminURL string, secret sandbox.Secret, saveACL bool) (*Redis, error) {
-	opt, err := redis.ParseURL(adminURL)
+// one); elsewhere (ElastiCache) that is left to the server. With WithWatchdog, the
+// watchdog runs until Close.
+func Open(ctx context.Context, adminURL string, secret sandbox.Secret, saveACL bool, opt ...Option) (*Redis, error) {
+	o, err := newOptions(opt)
+	if err != nil {
+		return nil, err
+	}
+	ropt, err := redis.ParseURL(adminURL)
 	if err != nil {
 		return nil, fmt.Errorf("redis url: %w", err)
 	}
-	rdb := redis.NewClient(opt)
+	if ropt.PoolSize == 0 {
+		ropt.PoolSize = adminPoolSize
+	}
+	// Pipelines share that pool: go-redis would otherwise open up to 10 more.
+	ropt.PipelinePoolSize = -1
+	// gaib's own connections are never the ones evicted when the clients' buffers exceed
+	// maxmemory-clients. Best effort: should it fail, gaib's connection is merely evictable.
+	ropt.OnConnect = func(ctx context.Context, cn *redis.Conn) error {
+		_ = cn.Do(ctx, "CLIENT", "NO-EVICT", "on").Err()
+		return nil
+	}
+	rdb := redis.NewClient(ropt)
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		rdb.Close()
-		return nil, fmt.Errorf("redis %s: %w", opt.Addr, err)
+		return nil, fmt.Errorf("redis %s: %w", ropt.Addr, err)
+	}
+	maxClients, maxMemory, err := serverLimits(ctx, rdb)
+	if err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("redis %s: %w", ropt.Addr, err)
 	}
 	u, _ := url.Parse(adminURL)
-	base := url.URL{Scheme: u.Scheme, Host: opt.Addr, Path: fmt.Sprintf("/%d", opt.DB)}
-	return &Redis{rdb: rdb, secret: secret, base: base, save: saveACL}, nil
+	base := url.URL{Scheme: u.Scheme, Host: ropt.Addr, Path: fmt.Sprintf("/%d", ropt.DB)}
+	r := &Redis{rdb: rdb, secret: secret, base: base, save: saveACL, opts: o, maxClients: maxClients,
+		budget: budgetFor(o, maxMemory, fitting(o, maxClients))}
+	if o.watch > 0 {
+		if r.dog, err = startWatchdog(r, ropt); err != nil {
+			rdb.Close()
+			return nil, err
+		}
+	}
+	return r, nil
 }
 
-// Close closes the client.
-func (r *Redis) Close() error { return r.rdb.Close() }
+// Close stops the watchdog and closes the client.
+func (r *Redis) Close() error {
+	if r.dog != nil {
+		r.dog.stop()
+	}
+	return r.rdb.Close()
+}
 
 // Name is "redis".
 func (r *Redis) Name() string { return PlaneName }
@@ -78,33 +98,41 @@ func (r *Redis) Name() string { return PlaneName }
 // Version is empty: Redis has nothing to version.
 func (r *Redis) Version() string { return "" }
 
-// rules are the ACL SETUSER rules of a sandbox user: reset first, so re-provisioning is
-// exact; then its password, its key and channel patterns, every command but the denied.
-func (r *Redis) rules(id string, res sandbox.Resources) []any {
-	pattern := res.RedisPrefix + "*"
-	args := []any{"ACL", "SETUSER", res.RedisUser, "reset", "on",
-		">" + r.secret.Password(PlaneName, id), "~" + pattern, "&" + pattern, "+@all"}
-	for _, d := range denied {
-		args = append(args, d)
-	}
-	return args
-}
-
 // Provision creates the sandbox's ACL user. It is one command: it either happens or not.
+// A sandbox the watchdog restricted for its memory stays restricted (see Repair).
 func (r *Redis) Provision(ctx context.Context, rec sandbox.Record) error {
 	res, err := sandbox.ResourcesOf(rec.ID)
 	if err != nil {
 		return err
 	}
-	if err := r.rdb.Do(ctx, r.rules(rec.ID, res)...).Err(); err != nil {
+	restrict, err := r.keepRestricted(ctx, rec.ID, res)
+	if err != nil {
+		return err
+	}
+	if err := r.rdb.Do(ctx, r.rules(rec.ID, res, restrict)...).Err(); err != nil {
 		return fmt.Errorf("ACL SETUSER %s: %w", res.RedisUser, err)
 	}
 	return r.persist(ctx)
 }
 
+// keepRestricted says whether a user being (re)made must stay without writes: its ACL
+// says so now, or the watchdog's last record does (the user was lost while over budget).
+func (r *Redis) keepRestricted(ctx context.Context, id string, res sandbox.Resources) (bool, error) {
+	now, err := r.restricted(ctx, res)
+	if err != nil || now {
+		return now, err
+	}
+	u, ok, err := r.recordedUsage(ctx, id)
+	if err != nil {
+		return false, fmt.Errorf("HGET %s: %w", usageKey, err)
+	}
+	return ok && u.restricted, nil
+}
+
 // Repair sets the sandbox's ACL user again from the id alone (ACL SETUSER … reset): a lost
-// user is re-created, a changed one gets its derived password, patterns and denials back.
-// Its keys and open connections are left alone. It is idempotent.
+// user is re-created, a changed one gets its derived password, patterns and denials back;
+// one over its memory budget stays without writes (the watchdog lifts that when it is
+// back under). Its keys and open connections are left alone. It is idempotent.
 func (r *Redis) Repair(ctx context.Context, rec sandbox.Record) error {
 	return r.Provision(ctx, rec)
 }
@@ -119,8 +147,11 @@ func (r *Redis) persist(ctx context.Context) error {
 	return nil
 }
 
-// Teardown removes the user (ending its connections) and deletes every key under the
-// prefix with SCAN + UNLINK in batches, so the server never blocks on a large keyspace.
+// Teardown removes the user (ending its connections), deletes every key under the prefix
+// with SCAN + UNLINK in batches, so the server never blocks on a large keyspace, and the
+// watchdog's record. The user is deleted again at the end: a watchdog pass that listed it
+// just before may have switched its commands after the first delete, which re-creates a
+// user that is off, without password or key (see switchCommands).
 func (r *Redis) Teardown(ctx context.Context, rec sandbox.Record) error {
 	res, err := sandbox.ResourcesOf(rec.ID)
 	if err != nil {
@@ -136,8 +167,20 @@ func (r *Redis) Teardown(ctx context.Context, rec sandbox.Record) error {
 	if err := r.persist(ctx); err != nil {
 		return err
 	}
-	_, err = r.deleteKeys(ctx, res.RedisPrefix)
-	return err
+	if _, err = r.deleteKeys(ctx, res.RedisPrefix); err != nil {
+		return err
+	}
+	if err := r.rdb.HDel(ctx, usageKey, rec.ID).Err(); err != nil {
+		return fmt.Errorf("HDEL %s: %w", usageKey, err)
+	}
+	n, err := r.rdb.Do(ctx, "ACL", "DELUSER", user).Int()
+	if err != nil {
+		return fmt.Errorf("ACL DELUSER %s: %w", user, err)
+	}
+	if n > 0 {
+		return r.persist(ctx)
+	}
+	return nil
 }
 
 // deleteKeys unlinks every key starting with prefix (a sandbox's derived prefix, never
@@ -179,9 +222,9 @@ func escapeGlob(s string) string {
 }
 
 // Check reports whether the sandbox works as `connect` says: the admin finds its user
-// enabled and confined to its prefix, and a client logged in with the URL `connect` hands
-// out gets an answer. Errors are the server's own (BUSY, WRONGPASS, timeouts), never
-// guessed.
+// enabled and confined to its prefix, a client logged in with the URL `connect` hands out
+// gets an answer, and the user may write (else it is over its memory budget, and Check
+// says so). Errors are the server's own (BUSY, WRONGPASS, timeouts), never guessed.
 func (r *Redis) Check(ctx context.Context, rec sandbox.Record) error {
 	res, err := sandbox.ResourcesOf(rec.ID)
 	if err != nil {
@@ -208,6 +251,13 @@ func (r *Redis) Check(ctx context.Context, rec sandbox.Record) error {
 	defer c.Close()
 	if err := c.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("cannot use %s with the connect URL: %w", res.RedisUser, err)
+	}
+	restricted, err := r.restricted(ctx, res)
+	if err != nil {
+		return err
+	}
+	if restricted {
+		return r.overBudget(ctx, rec.ID)
 	}
 	return nil
 }
@@ -271,7 +321,7 @@ func (r *Redis) Inventory(ctx context.Context) (map[string][]string, error) {
 		return nil, err
 	}
 	for _, u := range users {
-		if id, ok := sandbox.IDFromResource(u); ok && u == sandbox.ResourcesFor(id).RedisUser {
+		if id, ok := sandboxOfUser(u); ok {
 			out[id] = append(out[id], "user")
 		}
 	}
@@ -283,7 +333,7 @@ func (r *Redis) Inventory(ctx context.Context) (map[string][]string, error) {
 			return nil, err
 		}
 		for _, k := range keys {
-			if id, ok := sandbox.IDFromResource(k); ok && !seen[id] && strings.HasPrefix(k, sandbox.ResourcesFor(id).RedisPrefix) {
+			if id, ok := sandboxOfKey(k); ok && !seen[id] {
 				seen[id] = true
 				out[id] = append(out[id], "keys")
 			}
@@ -292,4 +342,16 @@ func (r *Redis) Inventory(ctx context.Context) (map[string][]string, error) {
 			return out, nil
 		}
 	}
+}
+
+// sandboxOfUser is the id of the sandbox whose ACL user is user, parsed exactly.
+func sandboxOfUser(user string) (string, bool) {
+	id, ok := sandbox.IDFromResource(user)
+	return id, ok && user == sandbox.ResourcesFor(id).RedisUser
+}
+
+// sandboxOfKey is the id of the sandbox whose prefix key has, parsed exactly.
+func sandboxOfKey(key string) (string, bool) {
+	id, ok := sandbox.IDFromResource(key)
+	return id, ok && strings.HasPrefix(key, sandbox.ResourcesFor(id).RedisPrefix)
 }

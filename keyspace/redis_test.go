@@ -27,9 +27,9 @@ type plane struct {
 	admin *redis.Client
 }
 
-func openPlane(t *testing.T, adminURL string) *plane {
+func openPlane(t *testing.T, adminURL string, opts ...keyspace.Option) *plane {
 	t.Helper()
-	r, err := keyspace.Open(context.Background(), adminURL, sandbox.NewSecret(), false)
+	r, err := keyspace.Open(context.Background(), adminURL, sandbox.NewSecret(), false, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +89,36 @@ func (p *plane) leftovers(t *testing.T, id string) []string {
 		t.Fatal(err)
 	}
 	return append(out, keys...)
+}
+
+// unharmed fails unless the sandbox rec, another tenant's victim, can write, still reads
+// want at its key (when want is not empty), and is healthy.
+func (p *plane) unharmed(t *testing.T, rec sandbox.Record, key, want string) {
+	t.Helper()
+	ctx := context.Background()
+	c := p.tenant(t, rec)
+	if want != "" {
+		if v, err := c.Get(ctx, rec.Resources.RedisPrefix+key).Result(); err != nil || v != want {
+			t.Fatalf("the other tenant's key: %q %v", v, err)
+		}
+	}
+	if err := c.Set(ctx, rec.Resources.RedisPrefix+"unharmed", "v", 0).Err(); err != nil {
+		t.Fatalf("the other tenant's write: %v", err)
+	}
+	if err := p.Check(ctx, rec); err != nil {
+		t.Fatalf("the other tenant's health: %v", err)
+	}
+}
+
+// destroyed tears rec down and fails unless nothing of it is left.
+func (p *plane) destroyed(t *testing.T, rec sandbox.Record) {
+	t.Helper()
+	if err := p.Teardown(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.leftovers(t, rec.ID); len(got) != 0 {
+		t.Fatalf("left behind: %v", got)
+	}
 }
 
 // refused runs each command as c and fails the test unless the ACL refused it.

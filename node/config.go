@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/arrakis/gaib/auth"
+	"github.com/arrakis/gaib/keyspace"
 	"github.com/arrakis/gaib/sandbox"
 	"github.com/arrakis/gaib/schema"
 )
@@ -50,6 +51,11 @@ type Config struct {
 	// RedisMaxMemory and RedisMaxMemoryPolicy configure the managed redis-server (defaults
 	// 256mb, noeviction).
 	RedisMaxMemory, RedisMaxMemoryPolicy string
+	// RedisClientLimit is how many Redis connections one sandbox may hold (default 50);
+	// RedisSandboxMemory how many bytes of keys (default 0: the server's maxmemory shared
+	// among the sandboxes, see keyspace.WithMemoryBudget).
+	RedisClientLimit   int
+	RedisSandboxMemory int64
 	// SandboxStreamBytes caps each sandbox's own stream. Default 64 MiB.
 	SandboxStreamBytes int64
 	// MaxEventBytes is the largest event the router forwards (router.Config.MaxEventBytes;
@@ -133,6 +139,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ReservedConnections <= 0 {
 		c.ReservedConnections = schema.DefaultReservedConnections
+	}
+	if c.RedisClientLimit <= 0 {
+		c.RedisClientLimit = keyspace.DefaultClientLimit
 	}
 	if c.AdminCreds == "" {
 		c.AdminCreds = auth.DefaultCredsFile()

@@ -18,8 +18,8 @@ import (
 type planeSet struct {
 	planes []services.Plane
 	notes  []string
-	// maxSandboxes is how many sandboxes the Postgres plane has connections for (0: no
-	// Postgres plane, no limit from it).
+	// maxSandboxes is how many sandboxes the Postgres and Redis planes have connections
+	// for (0: neither plane, no limit from them).
 	maxSandboxes int
 }
 
@@ -90,14 +90,26 @@ func (c *Config) planes(ctx context.Context, secret sandbox.Secret, stderr io.Wr
 			return ps, stop, err
 		}
 		if redisURL != "" {
-			// The managed server has an ACL file: persist users there.
-			r, err := keyspace.Open(ctx, redisURL, secret, where == "managed")
+			// The managed server has an ACL file: persist users there. The watchdog holds
+			// each sandbox to its clients and memory; the memory budget shares the server
+			// among as many sandboxes as the mesh will hold.
+			hint, _ := c.maxSandboxes(ps.maxSandboxes)
+			r, err := keyspace.Open(ctx, redisURL, secret, where == "managed", keyspace.WithClientLimit(c.RedisClientLimit),
+				keyspace.WithMemoryBudget(c.RedisSandboxMemory), keyspace.WithMaxSandboxes(hint), keyspace.WithWatchdog(keyspace.DefaultWatchInterval))
 			if err != nil {
 				return ps, stop, err
 			}
 			closers = append(closers, func() { _ = r.Close() })
+			// The sandboxes' client limits together stay under the server's maxclients.
+			fits := r.MaxSandboxes()
+			if fits == 0 {
+				return ps, stop, fmt.Errorf("redis: its maxclients leaves no room for a sandbox at --redis-client-limit %d", r.ClientLimit())
+			}
+			if ps.maxSandboxes == 0 || fits < ps.maxSandboxes {
+				ps.maxSandboxes = fits
+			}
 			ps.planes = append(ps.planes, r)
-			ps.notes = append(ps.notes, "redis "+where)
+			ps.notes = append(ps.notes, fmt.Sprintf("redis %s (%.1f MiB, %d clients per sandbox)", where, float64(r.MemoryBudget())/(1<<20), r.ClientLimit()))
 		}
 	}
 	return ps, stop, nil

@@ -430,7 +430,7 @@ func TestAttackOwnPasswordThenRepair(t *testing.T) {
 		t.Fatalf("health after repair: %v", err)
 	}
 	var timeout string
-	if err := p.tenant(t, rec).QueryRow(ctx, `SHOW statement_timeout`).Scan(&timeout); err != nil || timeout != "0" {
+	if err := p.tenant(t, rec).QueryRow(ctx, `SHOW statement_timeout`).Scan(&timeout); err != nil || timeout != "1min" {
 		t.Fatalf("the tenant's session default survived repair: %q %v", timeout, err)
 	}
 	if err := p.Repair(ctx, rec); err != nil { // idempotent

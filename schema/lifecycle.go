@@ -45,16 +45,15 @@ func (p *Postgres) Provision(ctx context.Context, r sandbox.Record) error {
 		return err
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	err = runSteps(ctx, tx, []step{
+	err = runSteps(ctx, tx, append([]step{
 		{"CREATE ROLE %I LOGIN NOINHERIT CONNECTION LIMIT %s PASSWORD %L", []string{res.Role, p.limitArg(), p.secret.Password(PlaneName, r.ID)}},
 		// The admin must be a member of the role to give it a schema and, later, to end its
 		// sessions and drop what it owns (a CREATEROLE admin is not a superuser).
 		{"GRANT %I TO CURRENT_USER", []string{res.Role}},
 		{"CREATE SCHEMA %I AUTHORIZATION %I", []string{res.Schema, res.Role}},
-		{"ALTER ROLE %I SET search_path = %I", []string{res.Role, res.Schema}},
 		{"REVOKE ALL ON SCHEMA %I FROM PUBLIC", []string{res.Schema}},
 		{"GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I", []string{p.db, res.Role}},
-	})
+	}, p.defaultSteps(res)...))
 	if err == nil {
 		err = tx.Commit(ctx)
 	}
@@ -226,8 +225,8 @@ func deref(s *string) any {
 
 // Repair gives the sandbox's role back what gaib set up, from the id alone: the derived
 // password (a tenant may have changed it, leaving `connect` a dead one), NOINHERIT, the
-// connection limit, no session defaults but its search_path, the admin's membership and
-// CONNECT on the database. It is idempotent. It repairs a working sandbox only: a role or
+// connection limit, no session defaults but its search_path and sessionDefaults, the
+// admin's membership and CONNECT on the database. It is idempotent. It repairs a working sandbox only: a role or
 // schema that is gone (the schema's data went with it) or a role that may not log in (only
 // gaib takes LOGIN away, when it destroys a sandbox) is reported and nothing is changed.
 func (p *Postgres) Repair(ctx context.Context, r sandbox.Record) error {
@@ -239,13 +238,12 @@ func (p *Postgres) Repair(ctx context.Context, r sandbox.Record) error {
 		return fmt.Errorf("cannot repair: %w", err)
 	}
 	return pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
-		return runSteps(ctx, tx, []step{
+		return runSteps(ctx, tx, append([]step{
 			{"GRANT %I TO CURRENT_USER", []string{res.Role}},
 			{"ALTER ROLE %I NOINHERIT NOCREATEDB NOCREATEROLE CONNECTION LIMIT %s PASSWORD %L", []string{res.Role, p.limitArg(), p.secret.Password(PlaneName, r.ID)}},
 			{"ALTER ROLE %I RESET ALL", []string{res.Role}},
 			{"ALTER ROLE %I IN DATABASE %I RESET ALL", []string{res.Role, p.db}},
-			{"ALTER ROLE %I SET search_path = %I", []string{res.Role, res.Schema}},
 			{"GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I", []string{p.db, res.Role}},
-		})
+		}, p.defaultSteps(res)...))
 	})
 }

@@ -56,12 +56,13 @@ func WithReservedConnections(n int) Option { return func(o *options) { o.reserve
 
 // Postgres provisions sandbox schemas and roles in one database.
 type Postgres struct {
-	pool   *pgxpool.Pool
-	mig    Migrations
-	secret sandbox.Secret
-	base   url.URL // host, port, database and sslmode for the sandboxes' URLs
-	db     string
-	opts   options
+	pool    *pgxpool.Pool
+	mig     Migrations
+	secret  sandbox.Secret
+	base    url.URL // host, port, database and sslmode for the sandboxes' URLs
+	db      string
+	opts    options
+	version int // server_version_num
 }
 
 // Open connects to the database at adminURL as a role that has CREATEROLE and owns the
@@ -122,9 +123,6 @@ func (p *Postgres) prepare(ctx context.Context) error {
 		return err
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if _, err := tx.Exec(ctx, `SELECT pg_catalog.pg_advisory_xact_lock(7072616962)`); err != nil {
-		return err
-	}
 	var super, createRole bool
 	var admin string
 	err = tx.QueryRow(ctx, `SELECT rolname, rolsuper, rolcreaterole FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER`).
@@ -138,6 +136,15 @@ func (p *Postgres) prepare(ctx context.Context) error {
 	case !createRole:
 		return fmt.Errorf("role %s may not create roles: the plane's admin role needs CREATEROLE", admin)
 	}
+	// Where PUBLIC may still take advisory locks (an external Postgres), a tenant can hold
+	// this key: fail in time and say so rather than wait for ever.
+	if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '30s'`); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_catalog.pg_advisory_xact_lock(7072616962)`); err != nil {
+		return fmt.Errorf("advisory lock 7072616962, which serializes gaib instances' start (role %s needs EXECUTE on pg_advisory_xact_lock(bigint); "+
+			"where PUBLIC may take advisory locks, a sandbox's session can hold it): %w", admin, err)
+	}
 	if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS gaib`); err != nil {
 		return fmt.Errorf("schema gaib (the admin role needs CREATE on database %s, e.g. by owning it): %w", p.db, err)
 	}
@@ -148,14 +155,23 @@ func (p *Postgres) prepare(ctx context.Context) error {
 	if owner != admin {
 		return fmt.Errorf("schema gaib is owned by %s, not by the admin role %s: refusing to keep gaib's records there", owner, admin)
 	}
-	var publicConnect, publicCreate bool
+	var publicConnect, publicCreate, publicAdvisory bool
 	err = tx.QueryRow(ctx, `SELECT
 		pg_catalog.has_database_privilege('public', pg_catalog.current_database(), 'CONNECT')
 			OR pg_catalog.has_database_privilege('public', pg_catalog.current_database(), 'TEMPORARY'),
-		COALESCE(pg_catalog.has_schema_privilege('public', (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'public'), 'CREATE'), false)`).
-		Scan(&publicConnect, &publicCreate)
+		COALESCE(pg_catalog.has_schema_privilege('public', (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'public'), 'CREATE'), false),
+		pg_catalog.has_function_privilege('public', 'pg_catalog.pg_advisory_lock(bigint)', 'EXECUTE'),
+		pg_catalog.current_setting('server_version_num')::integer`).
+		Scan(&publicConnect, &publicCreate, &publicAdvisory, &p.version)
 	if err != nil {
 		return err
+	}
+	if publicAdvisory {
+		// Only the functions' owner, a superuser, can take them away (the managed cluster
+		// does); the admin role cannot.
+		slog.Warn("sandboxes share this database's advisory locks: one can block another's, or gaib's start; "+
+			"as a superuser, REVOKE EXECUTE ON the pg_catalog.pg_*advisory* functions FROM PUBLIC and GRANT pg_advisory_xact_lock(bigint) to the admin role",
+			"database", p.db)
 	}
 	steps := []struct {
 		when   bool
