@@ -256,7 +256,8 @@ func (r *Redis) overBudget(ctx context.Context, id string) error {
 	default:
 		msg += fmt.Sprintf(" until it deletes keys: %s of keys, measured %s ago", mib(u.bytes), time.Since(u.at).Round(time.Second))
 	}
-	return errors.New(msg)
+	// quota_exceeded: the tenant's own doing, not damage the reconciler could repair.
+	return sandbox.Errorf(sandbox.CodeQuotaExceeded, "%s", msg)
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

@@ -213,7 +213,7 @@ func (c *Config) maxSandboxes(fits int) (int, error) {
 		return fits, nil
 	case fits > 0 && c.MaxSandboxes > fits:
 		return 0, sandbox.Errorf(sandbox.CodeInvalidRequest,
-			"--max-sandboxes %d: Postgres has connections for %d sandboxes at their connection limit; raise max_connections or lower --sandbox-connection-limit", c.MaxSandboxes, fits)
+			"--max-sandboxes %d: the shared servers have room for %d sandboxes (Postgres connections at --sandbox-connection-limit each, Redis clients at --redis-client-limit each, whichever is fewer); raise Postgres max_connections or Redis maxclients, or lower those limits", c.MaxSandboxes, fits)
 	case c.MaxSandboxes < 0:
 		return 0, nil
 	}

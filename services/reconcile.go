@@ -45,8 +45,8 @@ func (s *Sandboxes) Reconcile(ctx context.Context) (ReconcileReport, error) {
 		}
 		for _, p := range s.cfg.Planes {
 			problem := p.Check(ctx, rec)
-			if problem == nil {
-				continue
+			if problem == nil || sandbox.AsError(problem).Code == sandbox.CodeQuotaExceeded {
+				continue // a sandbox over its own budget is its own doing, not damage
 			}
 			r, ok := p.(Repairer)
 			if !ok {
