@@ -106,7 +106,7 @@ func (p *plane) stored(t *testing.T, rec sandbox.Record) int64 {
 	}
 	var n int64
 	for _, k := range keys {
-		n += p.admin.MemoryUsage(ctx, k).Val()
+		n += p.admin.MemoryUsage(ctx, k, 0).Val() // every element, not a sample
 	}
 	return n
 }
@@ -343,6 +343,47 @@ func TestAttackFillTheServer(t *testing.T) {
 	}
 	p.unharmed(t, alice, "k", "precious")
 	p.destroyed(t, mallory)
+}
+
+// The same with collections shaped to fool sampling: MEMORY USAGE looks at a collection's
+// first elements only, so a sorted set whose lowest members are tiny and the rest large is
+// counted far below its size. Near full, the watchdog counts every element, finds it and
+// trims it; the other tenant writes again.
+func TestAttackFillTheServerWithSkewedCollections(t *testing.T) {
+	ctx := context.Background()
+	rs := ownServer(t, "16mb")
+	p := openPlane(t, rs.URL(), keyspace.WithMaxSandboxes(4), keyspace.WithWatchdog(watch), keyspace.WithTrimCooldown(time.Hour))
+	budget := p.MemoryBudget()
+	mallory, alice := p.create(t), p.create(t)
+	m, a := p.tenant(t, mallory), p.tenant(t, alice)
+	if err := a.Set(ctx, alice.Resources.RedisPrefix+"k", "precious", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("y", 10<<10)
+	var err error
+	for k := 0; k < 10 && err == nil; k++ {
+		key := fmt.Sprintf("%szz%d", mallory.Resources.RedisPrefix, k)
+		for i := range 5 {
+			if err = m.ZAdd(ctx, key, redis.Z{Score: 0, Member: fmt.Sprint("s", i)}).Err(); err != nil {
+				break
+			}
+		}
+		for i := 0; i < 300 && err == nil; i++ {
+			err = m.ZAdd(ctx, key, redis.Z{Score: 1, Member: fmt.Sprintf("m%05d%s", i, big)}).Err()
+		}
+	}
+	if err == nil {
+		t.Fatal("30 MB of sorted sets into a 16 MB server")
+	}
+	t.Logf("mallory stopped by: %v", err)
+	eventually(t, "mallory trimmed to its budget", func() error {
+		if got := p.stored(t, mallory); got > budget {
+			return fmt.Errorf("mallory stores %d bytes, budget %d", got, budget)
+		}
+		return nil
+	})
+	eventually(t, "the other tenant's writes", func() error { return a.Set(ctx, alice.Resources.RedisPrefix+"k2", "v", 0).Err() })
+	p.unharmed(t, alice, "k", "precious")
 }
 
 // Memory outside any key: connections that announce a large argument and send it

@@ -62,6 +62,7 @@ type watchdog struct {
 	measured map[string]int64 // bytes per sandbox in the last complete cycle
 	trimFrom map[string]uint64
 	cooling  map[string]time.Time // trimmed sandboxes: no writes until then
+	exact    bool                 // measure every element (the server is near full)
 	lastErr  string
 
 	cancel context.CancelFunc
@@ -253,11 +254,17 @@ func (w *watchdog) limitMemory(ctx context.Context) error {
 			ids[id] = true
 		}
 	}
-	if err := w.measure(ctx); err != nil {
-		return err
-	}
 	full, err := w.underPressure(ctx)
 	if err != nil {
+		return err
+	}
+	// MEMORY USAGE samples a collection's first few elements and scales them up, so a
+	// collection whose first elements are small is counted far below its size (a tenant can
+	// order its members that way). Counting every element costs as much as the collection,
+	// so it is done when the server is near full: then the keys that fill it are found
+	// whatever their shape, and trimmed.
+	w.exact = full
+	if err := w.measure(ctx); err != nil {
 		return err
 	}
 	now := time.Now()
@@ -373,7 +380,11 @@ func (w *watchdog) sizes(ctx context.Context, keys []string) ([]int64, error) {
 	cmds := make([]*redis.IntCmd, len(keys))
 	_, err := w.r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, k := range keys {
-			cmds[i] = p.MemoryUsage(ctx, k)
+			if w.exact {
+				cmds[i] = p.MemoryUsage(ctx, k, 0) // SAMPLES 0: every element
+			} else {
+				cmds[i] = p.MemoryUsage(ctx, k)
+			}
 		}
 		return nil
 	})

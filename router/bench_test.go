@@ -232,7 +232,7 @@ func startBare(b *testing.B, url string, subject func(jetstream.Msg) string) fun
 				return
 			}
 			out := &nats.Msg{Subject: subject(m), Data: m.Data(), Header: nats.Header{}}
-			out.Header.Set(jetstream.MsgIDHeader, sandbox.GatewayMsgID(meta.Sequence.Stream))
+			out.Header.Set(jetstream.MsgIDHeader, sandbox.GatewayMsgID(meta.Sequence.Stream, meta.Timestamp.UnixNano()))
 			f, err := js.PublishMsgAsync(out)
 			if err != nil {
 				return

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/arrakis/gaib/embedded/embeddedtest"
 	"github.com/arrakis/gaib/router"
 	"github.com/arrakis/gaib/sandbox"
@@ -62,5 +65,30 @@ func TestObserverSeesReadsAndSandboxInteractions(t *testing.T) {
 	if len(obs.interactions) != 1 || !strings.HasPrefix(obs.interactions[0], sandbox.SandboxSubject(id, "commands.interaction")+" ") ||
 		!strings.Contains(obs.interactions[0], routed) {
 		t.Errorf("the observer saw the interactions %q, want only the one routed to %s", obs.interactions, id)
+	}
+}
+
+// A worker may publish into its own stream, with any header: one guessing the message id
+// of the next routed event (its gateway sequence is easy to guess) must not make its stream
+// drop that event as a duplicate.
+func TestAGuessedMessageIDDoesNotSwallowARoutedEvent(t *testing.T) {
+	e := newEnv(t, embeddedtest.NATS(t).ClientURL(), 1, time.Minute)
+	id := sandbox.NewID()
+	stream := e.sandboxStream(id)
+	guild := guildID(1)
+	e.route(guild, id)
+	for _, guess := range []string{"gw-1", "gw-1-0", "gw-1-1"} {
+		m := nats.NewMsg(sandbox.SandboxSubject(id, "events.member.join"))
+		m.Header.Set(jetstream.MsgIDHeader, guess)
+		m.Data = []byte(`{"forged":true}`)
+		if _, err := e.js.PublishMsg(testCtx(t), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := e.startRouterOn(routerConn(t, "a", e.urls), "a", router.Config{})
+	e.publish(0, 1, func(int) string { return guild })
+	eventually(t, "the routed event in the sandbox's stream", func() bool { return e.count(stream) == 4 })
+	if s := settled(t, r); s.ToSandbox != 1 {
+		t.Fatalf("stats: %+v", s)
 	}
 }

@@ -16,14 +16,16 @@ import (
 
 // item is one gateway event on its way through the pipeline, in gateway order.
 type item struct {
-	msg  jetstream.Msg
-	seq  uint64
-	sent time.Time // before it was published; every later item was published after it
-	out  *nats.Msg // nil: nothing to publish (already stored, or not routable)
-	dest destination
-	fut  jetstream.PubAckFuture // nil with out set: the first publish failed before sending
-	err  error                  // that failure
-	size int                    // bytes held in the window
+	msg jetstream.Msg
+	seq uint64
+	// stored is when the gateway stored the event (Unix ns): with seq, its message id.
+	stored int64
+	sent   time.Time // before it was published; every later item was published after it
+	out    *nats.Msg // nil: nothing to publish (already stored, or not routable)
+	dest   destination
+	fut    jetstream.PubAckFuture // nil with out set: the first publish failed before sending
+	err    error                  // that failure
+	size   int                    // bytes held in the window
 }
 
 // pipeline routes one run of the consumer: pull reads, routes and publishes in gateway
@@ -116,7 +118,7 @@ func (p *pipeline) pull(ctx context.Context) error {
 		}
 		last = seq
 		r.stats.in.Add(1)
-		x := &item{msg: msg, seq: seq, sent: time.Now()}
+		x := &item{msg: msg, seq: seq, stored: meta.Timestamp.UnixNano(), sent: time.Now()}
 		// Counted before publishing: position() must never believe nothing is in flight.
 		p.published.Add(1)
 		var halt error
@@ -162,7 +164,7 @@ func (p *pipeline) publish(ctx context.Context, x *item) error {
 			r.stats.unroutable.Add(1)
 			return nil
 		}
-		x.out, x.dest = r.deadLetter(x.seq, x.msg.Subject(), size), toDeadLetter
+		x.out, x.dest = r.deadLetter(x.seq, x.stored, x.msg.Subject(), size), toDeadLetter
 	} else {
 		r.observeRead(x.msg.Subject(), data)
 		subject, dest, why := r.decide(x.msg.Subject(), data)
@@ -176,7 +178,7 @@ func (p *pipeline) publish(ctx context.Context, x *item) error {
 			r.stats.unroutable.Add(1)
 			return nil
 		}
-		x.out, x.dest = output(subject, x.seq, hdr, data), dest
+		x.out, x.dest = output(subject, x.seq, x.stored, hdr, data), dest
 	}
 	x.size = len(x.out.Data)
 	if err := p.window.acquire(ctx, x.size); err != nil {

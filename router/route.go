@@ -71,7 +71,7 @@ func (r *Router) decide(subject string, payload []byte) (string, destination, no
 // output builds the message the router publishes for gateway event seq: the event,
 // unchanged, with the gateway's JetStream controls removed and the router's sequence
 // header and message id added.
-func output(subject string, seq uint64, hdr nats.Header, data []byte) *nats.Msg {
+func output(subject string, seq uint64, stored int64, hdr nats.Header, data []byte) *nats.Msg {
 	h := make(nats.Header, len(hdr)+2)
 	for k, v := range hdr {
 		// Expected sequences, message id, TTL, rollup were meant for the gateway stream.
@@ -79,14 +79,15 @@ func output(subject string, seq uint64, hdr nats.Header, data []byte) *nats.Msg 
 			h[k] = v
 		}
 	}
-	stamp(h, seq)
+	stamp(h, seq, stored)
 	return &nats.Msg{Subject: subject, Data: data, Header: h}
 }
 
-// stamp sets the headers every output carries (one allocation for both values).
-func stamp(h nats.Header, seq uint64) {
-	id := sandbox.GatewayMsgID(seq)
-	vals := [2]string{id[len(sandbox.GatewayMsgIDPrefix):], id}
+// stamp sets the headers every output carries: the gateway sequence and the message id.
+func stamp(h nats.Header, seq uint64, stored int64) {
+	id := sandbox.GatewayMsgID(seq, stored)
+	n := len(sandbox.GatewayMsgIDPrefix) + strings.IndexByte(id[len(sandbox.GatewayMsgIDPrefix):], '-')
+	vals := [2]string{id[len(sandbox.GatewayMsgIDPrefix):n], id}
 	h[sandbox.HeaderGatewaySeq] = vals[0:1:1]
 	h[jetstream.MsgIDHeader] = vals[1:2:2]
 }
@@ -102,7 +103,7 @@ type DeadLetter struct {
 }
 
 // deadLetter builds the reference published instead of an event too large to forward.
-func (r *Router) deadLetter(seq uint64, subject string, size int) *nats.Msg {
+func (r *Router) deadLetter(seq uint64, stored int64, subject string, size int) *nats.Msg {
 	prod, ok := sandbox.StripGateway(subject)
 	if !ok {
 		prod = subject
@@ -110,7 +111,7 @@ func (r *Router) deadLetter(seq uint64, subject string, size int) *nats.Msg {
 	const reason = "max_event_bytes"
 	body, _ := json.Marshal(DeadLetter{GatewayStream: r.cfg.Stream, GatewaySeq: seq, Subject: subject, Bytes: size, Reason: reason})
 	h := nats.Header{sandbox.HeaderDeadLetterReason: []string{reason}}
-	stamp(h, seq)
+	stamp(h, seq, stored)
 	return &nats.Msg{Subject: sandbox.DeadLetterSubject(prod), Data: body, Header: h}
 }
 

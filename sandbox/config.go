@@ -79,13 +79,32 @@ var DangerousConfigKeys = []string{
 	"PERL5LIB", "PERL5OPT", "PERLLIB", "PERL5DB", "RUBYOPT", "RUBYLIB", "NODE_OPTIONS", "NODE_PATH",
 	"NODE_EXTRA_CA_CERTS", "NODE_TLS_REJECT_UNAUTHORIZED", "CLASSPATH", "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS",
 	"GOFLAGS", "GODEBUG", "GOROOT", "GOPATH", "GOTOOLCHAIN", "GOPROXY", "GOENV",
-	"JAVA_OPTS",
+	"JAVA_OPTS", "MAVEN_OPTS", "GRADLE_OPTS", "SBT_OPTS", "LUA_INIT", "PHPRC", "PHP_INI_SCAN_DIR",
+	"R_PROFILE", "R_PROFILE_USER", "R_ENVIRON", "R_ENVIRON_USER", "NIX_PATH", "GOSUMDB", "GONOSUMDB",
+	"GOINSECURE", "GONOPROXY", "GOPRIVATE", "GOEXPERIMENT", "GOBIN", "GOCACHE", "GOMODCACHE",
+	// Build tools and compilers the shell's next command may run.
+	"CC", "CXX", "CPP", "LD", "AR", "CFLAGS", "CXXFLAGS", "CPPFLAGS", "LDFLAGS", "RUSTC", "RUSTFLAGS",
+	"RUSTDOCFLAGS", "RUSTC_WRAPPER", "MAKEFLAGS", "MAKE",
+	// Interactive shells (bash, zsh) and what runs in them: prompts and hooks that evaluate
+	// their value, history, completion, key bindings, terminal descriptions.
+	"PS0", "PROMPT", "PROMPT2", "PROMPT3", "PROMPT4", "RPROMPT", "RPROMPT2", "RPS1", "RPS2", "SPROMPT",
+	"FUNCNEST", "FCEDIT", "INPUTRC", "NULLCMD", "READNULLCMD", "FPATH", "TIMEFORMAT", "HOSTFILE",
+	"FIGNORE", "EXECIGNORE", "WORDCHARS", "TERMINFO", "TERMINFO_DIRS", "INFOPATH",
+	// Pagers and editors of the tools the quick start uses next.
+	"SYSTEMD_PAGER", "SYSTEMD_EDITOR", "SUDO_EDITOR", "LESS", "LESSKEY", "LESSKEYIN", "MORE", "MANOPT",
+	"AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
 	// TLS trust, key logging, Kerberos, proxies, and tools' own configuration files.
 	"SSL_CERT_FILE", "SSL_CERT_DIR", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "SSLKEYLOGFILE",
 	"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "FTP_PROXY",
 	"CURL_HOME", "WGETRC", "NETRC", "GNUPGHOME", "DOCKER_HOST", "DOCKER_CONFIG", "KUBECONFIG",
 }
 
+// A list cannot know every program's variables: it refuses the families known to run code,
+// load files or redirect trust in the shell that evals `gaib sandbox connect` and in the
+// tools a developer runs next. What keeps the rest in check is who may set a config (the
+// sandbox's owner and admins), that every change is in the audit trail with its actor, and
+// that `gaib sandbox config list` shows what `connect` will export.
+//
 // DangerousConfigPrefixes are prefixes of names refused for the same reasons: the dynamic
 // loaders (LD_, DYLD_), glibc (GLIBC_TUNABLES, MALLOC_), bash (BASH_FUNC_, BASH_XTRACEFD),
 // the locale (LC_), Python, Java, git and ssh, XDG base directories, OpenSSL (OPENSSL_CONF
@@ -93,7 +112,8 @@ var DangerousConfigKeys = []string{
 // PGPASSFILE, PGSSLROOTCERT… would point psql and the bot's driver elsewhere than the
 // sandbox's DATABASE_URL says).
 var DangerousConfigPrefixes = []string{"LD_", "DYLD_", "GLIBC_", "MALLOC_", "BASH_", "LC_", "PYTHON", "_JAVA", "GIT_", "SSH_", "XDG_",
-	"OPENSSL_", "KRB5", "PG"}
+	"OPENSSL_", "KRB5", "PG", "HIST", "COMP_", "ZSH_", "PSQL", "REDISCLI_", "ERL_", "DOTNET_", "COREHOST_", "CGO_",
+	"NPM_CONFIG_", "YARN_", "PIP_", "UV_", "POETRY_", "CARGO_", "BUNDLE_", "GEM_", "CONDA_"}
 
 // ValidateConfigKey checks that key is an environment variable name (`[A-Z_][A-Z0-9_]*`, at
 // most MaxConfigKeyLen characters) that gaib does not hand out itself (EnvNames and the

@@ -29,12 +29,17 @@ func DeadLetterSubject(subject string) string { return DeadLetterPrefix + "." + 
 // GatewayMsgIDPrefix opens the message id of every router output.
 const GatewayMsgIDPrefix = "gw-"
 
-// GatewayMsgID returns the JetStream message id of the router output of gateway sequence
-// seq ("gw-<seq>"): the output streams' duplicate window drops a repeat of it. The sequence
-// in decimal is its suffix after GatewayMsgIDPrefix.
-func GatewayMsgID(seq uint64) string {
-	var b [len(GatewayMsgIDPrefix) + 20]byte
-	return string(strconv.AppendUint(append(b[:0], GatewayMsgIDPrefix...), seq, 10))
+// GatewayMsgID returns the JetStream message id of the router output of the gateway event
+// at sequence seq, stored in the gateway at stored (Unix nanoseconds):
+// "gw-<seq>-<stored>". The output streams' duplicate window drops a repeat of it. Every
+// router computes the same id for an event, and nobody can know it before the event exists:
+// a worker publishing into its own stream with a guessed id (the next sequence) would
+// otherwise have its stream drop that routed event as a duplicate.
+func GatewayMsgID(seq uint64, stored int64) string {
+	var b [len(GatewayMsgIDPrefix) + 41]byte
+	out := strconv.AppendUint(append(b[:0], GatewayMsgIDPrefix...), seq, 10)
+	out = strconv.AppendInt(append(out, '-'), stored, 10)
+	return string(out)
 }
 
 // RouterOutputFilters are subject filters that together cover everything the router
