@@ -31,6 +31,10 @@ func TestMain(m *testing.M) {
 		discordWorker()
 		os.Exit(0)
 	}
+	if dir := os.Getenv(natsProcessEnv); dir != "" {
+		serveNATS(dir)
+		os.Exit(0)
+	}
 	for _, v := range []string{"NATS_URL", "NATS_CREDS", "GAIB_SECRET"} {
 		os.Unsetenv(v)
 	}
@@ -72,6 +76,12 @@ func startMesh(t testing.TB, cfg services.MeshConfig) *testMesh {
 
 func startMeshWith(t testing.TB, d *authtest.Deployment, cfg services.MeshConfig) *testMesh {
 	t.Helper()
+	return startMeshLimits(t, d, cfg, testLimits)
+}
+
+// startMeshLimits is startMeshWith with the store's limits.
+func startMeshLimits(t testing.TB, d *authtest.Deployment, cfg services.MeshConfig, limits gjs.Config) *testMesh {
+	t.Helper()
 	url := d.URL
 	nc := d.Mesh(t)
 	js, err := jetstream.New(nc)
@@ -80,7 +90,7 @@ func startMeshWith(t testing.TB, d *authtest.Deployment, cfg services.MeshConfig
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	store, err := gjs.Open(ctx, js, testLimits)
+	store, err := gjs.Open(ctx, js, limits)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

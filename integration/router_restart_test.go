@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -93,47 +92,6 @@ func TestRouterRestartMidStreamDeliversEachEventOnceInOrder(t *testing.T) {
 	}()
 
 	// Each routed guild's sandbox has its own stream with its share of the events.
-	want := map[string]uint64{sandbox.StreamEvents: total - uint64(total*len(routed)/guilds)}
-	streams := []string{sandbox.StreamEvents}
-	for _, id := range routed {
-		want[sandbox.SandboxStream(id)] = total / guilds
-		streams = append(streams, sandbox.SandboxStream(id))
-	}
-	waitCounts(t, js, want)
-	seen := make([]bool, total)
-	lastSeq := map[string]int{}
-	for _, stream := range streams {
-		for _, msg := range readStream(t, js, stream) {
-			var ev struct {
-				GuildID string         `json:"guild_id"`
-				Data    map[string]int `json:"data"`
-			}
-			if err := json.Unmarshal(msg.Data, &ev); err != nil {
-				t.Fatal(err)
-			}
-			i := ev.Data["seq"]
-			if seen[i] {
-				t.Fatalf("event %d stored twice", i)
-			}
-			seen[i] = true
-			if prev, ok := lastSeq[ev.GuildID]; ok && prev > i {
-				t.Fatalf("guild %s: event %d stored after %d", ev.GuildID, i, prev)
-			}
-			lastSeq[ev.GuildID] = i
-			id, isRouted := routed[ev.GuildID]
-			want := "events.member.join"
-			if isRouted {
-				want = sandbox.SandboxSubject(id, want)
-			}
-			if msg.Subject != want {
-				t.Fatalf("event %d of guild %s went to %s, want %s", i, ev.GuildID, msg.Subject, want)
-			}
-		}
-	}
-	for i, ok := range seen {
-		if !ok {
-			t.Fatalf("event %d was lost", i)
-		}
-	}
+	checkRouted(t, js, total, guild, routed)
 	t.Logf("crashed after %d events; all %d delivered once, in per-guild order", crashedAt, total)
 }

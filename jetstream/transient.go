@@ -15,10 +15,17 @@ import (
 // it reports the mesh unavailable.
 const transientWindow = 5 * time.Second
 
+// errCodeNoPeers is nats-server's JSClusterNoPeersErrF: the cluster cannot place a new
+// stream's replicas now. Right after a node returns, the meta leader refuses to place on
+// it until it has heard from it ("no suitable peers for placement, peer offline"), for a
+// second or two.
+const errCodeNoPeers jetstream.ErrorCode = 10005
+
 // Transient reports whether err is one JetStream returns for a moment and then not: no
 // responder for the API (a server applying an account update, a stream leader election,
 // a reconnect), JetStream briefly not enabled for the account (nats-server applies every
-// account JWT update by reconfiguring the account's JetStream), or a timeout.
+// account JWT update by reconfiguring the account's JetStream), a timeout, or no peers to
+// place a new stream on (a cluster node that just returned).
 func Transient(err error) bool {
 	var apiErr *jetstream.APIError
 	switch {
@@ -30,7 +37,7 @@ func Transient(err error) bool {
 		errors.Is(err, nats.ErrDisconnected):
 		return true
 	case errors.As(err, &apiErr):
-		return apiErr.Code == 503
+		return apiErr.Code == 503 || apiErr.ErrorCode == errCodeNoPeers
 	}
 	return false
 }

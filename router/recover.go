@@ -99,6 +99,10 @@ func (r *Router) scan(ctx context.Context, name string, lo, hi time.Time, acked 
 			return err
 		}
 		n, done := 0, false
+		// Stop as soon as the interval or the stream is read: waiting for the rest of the
+		// batch would cost a fetch's wait per stream, and a takeover must finish reading
+		// back well within its lease (a standby takes the lease from a router that does not
+		// renew it while reading back).
 		for m := range batch.Messages() {
 			n++
 			meta, err := m.Metadata()
@@ -107,31 +111,21 @@ func (r *Router) scan(ctx context.Context, name string, lo, hi time.Time, acked 
 			}
 			if meta.Timestamp.After(hi) {
 				done = true
-				continue
+				break
 			}
-			done = done || meta.Sequence.Stream >= state.LastSeq
-			seq, err := strconv.ParseUint(m.Headers().Get(sandbox.HeaderGatewaySeq), 10, 64)
-			if err != nil || seq <= acked || out.stored[seq] {
-				continue
+			if err := r.note(ctx, st, name, m, meta.Sequence.Stream, acked, verify, out); err != nil {
+				return err
 			}
-			if verify {
-				same, err := r.samePayload(ctx, st, meta.Sequence.Stream, seq)
-				if err != nil {
-					return err
-				}
-				if !same {
-					r.log.Warn("router: an output header does not match its gateway event; ignoring it", "stream", name, "seq", meta.Sequence.Stream, "gateway_seq", seq)
-					continue
-				}
+			if meta.Sequence.Stream >= state.LastSeq {
+				done = true
+				break
 			}
-			out.stored[seq] = true
-			out.last = max(out.last, seq)
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return err
 		}
 		if done {
 			return nil
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			return err
 		}
 		if n > 0 {
 			empty = 0
@@ -146,6 +140,28 @@ func (r *Router) scan(ctx context.Context, name string, lo, hi time.Time, acked 
 			return fmt.Errorf("read back stalled before sequence %d", state.LastSeq)
 		}
 	}
+}
+
+// note records the gateway event that output m (sequence seq of stream st) carries, if it
+// is after acked (and, when verify, really carries that event's payload).
+func (r *Router) note(ctx context.Context, st jetstream.Stream, name string, m jetstream.Msg, seq, acked uint64, verify bool, out *recovered) error {
+	gwSeq, err := strconv.ParseUint(m.Headers().Get(sandbox.HeaderGatewaySeq), 10, 64)
+	if err != nil || gwSeq <= acked || out.stored[gwSeq] {
+		return nil
+	}
+	if verify {
+		same, err := r.samePayload(ctx, st, seq, gwSeq)
+		if err != nil {
+			return err
+		}
+		if !same {
+			r.log.Warn("router: an output header does not match its gateway event; ignoring it", "stream", name, "seq", seq, "gateway_seq", gwSeq)
+			return nil
+		}
+	}
+	out.stored[gwSeq] = true
+	out.last = max(out.last, gwSeq)
+	return nil
 }
 
 // samePayload says whether message seq of st carries gateway event gwSeq's payload. An

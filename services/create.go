@@ -87,13 +87,16 @@ func (s *Sandboxes) Create(ctx context.Context, c Caller, req sandbox.CreateRequ
 		undo.push(func(ctx context.Context) error { _, err := s.store.ReleaseRoute(ctx, g, rec.ID); return err })
 	}
 	for _, p := range s.cfg.Planes {
+		// Torn down even when Provision fails: a call whose answer was lost (a NATS node
+		// lost mid-request, the deadline passed) may have done its work all the same, and
+		// Teardown removes what is there, idempotently.
+		undo.push(func(ctx context.Context) error { return p.Teardown(ctx, rec) })
 		if err := p.Provision(ctx, rec); err != nil {
 			if s.metrics != nil {
 				s.metrics.ProvisioningErrors.WithLabelValues(p.Name()).Inc()
 			}
-			return fail(sandbox.Errorf(sandbox.CodeProvisioning, "%s: %v", p.Name(), err))
+			return fail(provisionError(p.Name(), err))
 		}
-		undo.push(func(ctx context.Context) error { return p.Teardown(ctx, rec) })
 	}
 	running, err := s.store.UpdateRecord(ctx, rec.ID, func(r *sandbox.Record) error {
 		if r.Status != sandbox.StatusProvisioning {
@@ -129,6 +132,17 @@ func (s *Sandboxes) Create(ctx context.Context, c Caller, req sandbox.CreateRequ
 	s.auditCreatedConfig(ctx, c.Name, running.ID, req.Config)
 	s.syncRoutes(ctx, routeRev)
 	return running, nil
+}
+
+// provisionError is a plane's failure to provision: unavailable when its store is away
+// for a moment (a NATS cluster node lost or returning), so that the outcome is not kept
+// for the idempotency key and the client retries, else provisioning_failed (final).
+func provisionError(plane string, err error) error {
+	code := sandbox.CodeProvisioning
+	if errors.Is(err, sandbox.ErrUnavailable) {
+		code = sandbox.CodeUnavailable
+	}
+	return sandbox.Errorf(code, "%s: %v", plane, err)
 }
 
 // owner is who a new sandbox belongs to: the caller, or for an admin another identity.

@@ -47,7 +47,6 @@ func Cluster(t testing.TB, n int, o ClusterOptions) *NATSCluster {
 		routes[i] = &url.URL{Scheme: "nats-route", Host: net.JoinHostPort("127.0.0.1", fmt.Sprint(p))}
 	}
 	c := &NATSCluster{t: t}
-	t.Cleanup(c.stopAll)
 	for i := range n {
 		opts := &server.Options{
 			ServerName:         fmt.Sprintf("n%d", i),
@@ -68,6 +67,9 @@ func Cluster(t testing.TB, n int, o ClusterOptions) *NATSCluster {
 		}
 		c.nodes = append(c.nodes, &clusterNode{opts: opts})
 	}
+	// Registered after the stores' t.TempDir: cleanups run last first, so every node is
+	// down before its store is removed.
+	t.Cleanup(c.stopAll)
 	for i := range c.nodes {
 		c.start(i)
 	}
