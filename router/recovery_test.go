@@ -2,6 +2,7 @@ package router_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,4 +146,64 @@ func TestMissingConsumerRecreatedAtRecordedPosition(t *testing.T) {
 	if s.EventsIn != 50 {
 		t.Fatalf("the recreated consumer delivered %d events (acked %d), want the 50 new ones", s.EventsIn, s.Acked)
 	}
+}
+
+// The router links each output to the one before it in the same stream (an output lost
+// with a stream leader must not be overtaken by the next). A sandbox's worker may publish
+// into its own stream (test events), which breaks the links: the router's outputs are
+// then refused out of turn and published again once the ones before them are stored.
+// Every event is still stored once and in order, and the worker's messages stay.
+func TestOtherPublishersInAnOutputStreamDoNotBreakRouting(t *testing.T) {
+	url := embeddedtest.NATS(t).ClientURL()
+	e := newEnv(t, url, 1, time.Second)
+	l := newLayout(e)
+	id, ok := sandbox.SandboxStreamID(l.want(guildID(0)))
+	if !ok {
+		t.Fatalf("guild 0 routes to %s, not a sandbox", l.want(guildID(0)))
+	}
+	const n = 3000
+	e.publish(0, n, l.guildOf)
+
+	worker, err := jetstream.New(embeddedtest.Conn(t, url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(testCtx(t))
+	var published atomic.Uint64
+	done := make(chan error, 1)
+	go func() {
+		for ctx.Err() == nil {
+			_, err := worker.Publish(ctx, sandbox.SandboxSubject(id, "events.test"), []byte(`{"guild_id":"worker"}`))
+			if err != nil && ctx.Err() == nil {
+				done <- err
+				return
+			}
+			published.Add(1)
+		}
+		done <- nil
+	}()
+	r, _ := e.startRouter("a", url, router.Config{Window: 256})
+	eventually(t, "all events stored", func() bool { return l.count() >= n+published.Load() })
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("worker publish: %v", err)
+	}
+	s := settled(t, r)
+	var routed []stored
+	workers := 0
+	for _, o := range l.outputs() {
+		if o.guild == "worker" {
+			workers++
+			continue
+		}
+		routed = append(routed, o)
+	}
+	exactlyOnce(t, routed, 0, n, l.want)
+	if uint64(workers) != published.Load() {
+		t.Fatalf("%d worker messages stored, %d published", workers, published.Load())
+	}
+	if s.OutOfTurn == 0 {
+		t.Fatalf("no output refused out of turn with a worker publishing %d messages into the stream meanwhile: the outputs are not linked", workers)
+	}
+	t.Logf("%d events once each, in order, with %d worker messages interleaved; %d outputs published again out of turn", n, workers, s.OutOfTurn)
 }

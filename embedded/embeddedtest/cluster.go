@@ -119,23 +119,36 @@ func (c *NATSCluster) start(i int) {
 }
 
 // waitCurrent waits until the nodes selected by which are running and current with a
-// JetStream meta leader.
+// JetStream meta leader, and the leader has heard from each of them: a leader places a
+// stream's replicas only on peers whose stats it has received, so an R3 stream created
+// before that fails with "no suitable peers for placement".
 func (c *NATSCluster) waitCurrent(which func(int) bool) {
 	c.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		ready, leader := true, false
+		ready := true
+		var placeable map[string]bool // peers the meta leader can place on; nil: no leader
 		for i := range c.nodes {
 			srv := c.Server(i)
 			if srv == nil {
 				continue
 			}
-			leader = leader || srv.JetStreamIsLeader()
+			if srv.JetStreamIsLeader() {
+				placeable = map[string]bool{}
+				for _, name := range srv.JetStreamClusterPeers() {
+					placeable[name] = true
+				}
+			}
 			if which(i) && !srv.JetStreamIsCurrent() {
 				ready = false
 			}
 		}
-		if ready && leader {
+		for i := range c.nodes {
+			if srv := c.Server(i); srv != nil && which(i) && !placeable[srv.Name()] {
+				ready = false
+			}
+		}
+		if ready && placeable != nil {
 			return
 		}
 		if time.Now().After(deadline) {
