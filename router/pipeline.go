@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,19 +48,21 @@ type pipeline struct {
 	// routeRev is the route table revision the events in flight were routed with (pull's
 	// goroutine only).
 	routeRev uint64
-	// chain is the message id of the last output published to each output stream (pull's
-	// goroutine only; see chainKey).
-	chain     map[string]string
+	// lastOf is the gateway sequence of each guild's last published output (pull's
+	// goroutine only): a guild has one output in flight at most.
+	lastOf    map[string]uint64
 	mu        sync.Mutex
 	settled   uint64    // items settled
 	acked     uint64    // gateway sequence of the last item settled
 	ackedSent time.Time // and when it was published
+	// progress, when not nil, is closed by the next settle (someone waits for it).
+	progress chan struct{}
 }
 
 func (r *Router) newPipeline(cons jetstream.Consumer, skip map[uint64]bool, acked uint64) *pipeline {
 	return &pipeline{
 		r: r, cons: cons, skip: skip, acked: acked, ackedSent: time.Now(), reconnects: r.nc.Stats().Reconnects,
-		routeRev: r.table.Revision(), chain: map[string]string{},
+		routeRev: r.table.Revision(), lastOf: map[string]uint64{},
 		queue:  make(chan *item, r.cfg.Window),
 		window: newBudget(r.cfg.WindowBytes),
 	}
@@ -171,7 +172,17 @@ func (p *pipeline) publish(ctx context.Context, x *item) error {
 		x.out, x.dest = r.deadLetter(x.seq, x.stored, x.msg.Subject(), size), toDeadLetter
 	} else {
 		r.observeRead(x.msg.Subject(), data)
-		subject, dest, why := r.decide(x.msg.Subject(), data)
+		subject, dest, guild, why := r.decide(x.msg.Subject(), data)
+		// One output per guild in flight: with a window of them, one lost with a stream
+		// leader or refused (a leader stepping down answers "unavailable") would be
+		// overtaken by the guild's next outputs, already on their way, and its retry stored
+		// after them. Other guilds' events go on meanwhile.
+		if guild != "" {
+			if err := p.awaitSettledThrough(ctx, p.lastOf[guild]); err != nil {
+				return err
+			}
+			p.lastOf[guild] = x.seq
+		}
 		switch why {
 		case notJSON:
 			r.stats.parseErrors.Add(1)
@@ -200,7 +211,6 @@ func (p *pipeline) publish(ctx context.Context, x *item) error {
 		x.err = errDisrupted
 		return errDisrupted
 	}
-	p.link(x.out)
 	x.fut, x.err = r.js.PublishMsgAsync(x.out, noRetry)
 	if x.err != nil {
 		return fmt.Errorf("%w: %v", errDisrupted, x.err)
@@ -223,49 +233,25 @@ func (p *pipeline) awaitSettled(ctx context.Context) error {
 	}
 }
 
-// link makes out's storing conditional on the previous output to the same stream being
-// the stream's last message (Nats-Expected-Last-Msg-Id). Outputs are published in a window:
-// when one is lost (its stream's leader died holding it) or refused, the ones after it
-// would otherwise be stored ahead of it, and its retry would break the guild's order. With
-// the link they are refused too, and settle, which takes them in order once everything
-// before them is stored, publishes them again unlinked (unlinked).
-func (p *pipeline) link(out *nats.Msg) {
-	key := chainKey(out.Subject)
-	if last, ok := p.chain[key]; ok {
-		out.Header[jetstream.ExpectedLastMsgIDHeader] = []string{last}
-	}
-	p.chain[key] = out.Header.Get(jetstream.MsgIDHeader)
-}
-
-// unlinked removes the link of an output settle publishes again: every output before it
-// is settled by then, and the stream's last message may be anyone's (a worker publishes
-// to its own stream, another output was routed elsewhere on its retry).
-func unlinked(out *nats.Msg) { delete(out.Header, jetstream.ExpectedLastMsgIDHeader) }
-
-// chainKey names the stream an output subject is stored in, as far as the router knows
-// its streams: a sandbox's namespace (SANDBOX_<id>), or a production stream by the
-// subject's first token (EVENTS, COMMANDS, the dead letters). A guild's events always
-// share one key while its route holds, which is all the per-guild order needs.
-func chainKey(subject string) string {
-	if rest, ok := strings.CutPrefix(subject, sandbox.SandboxPrefix+"."); ok {
-		if i := strings.IndexByte(rest, '.'); i > 0 {
-			return subject[:len(sandbox.SandboxPrefix)+1+i]
+// awaitSettledThrough waits until the item of gateway sequence seq (0: none) is settled.
+func (p *pipeline) awaitSettledThrough(ctx context.Context, seq uint64) error {
+	for {
+		p.mu.Lock()
+		if p.acked >= seq {
+			p.mu.Unlock()
+			return nil
+		}
+		if p.progress == nil {
+			p.progress = make(chan struct{})
+		}
+		progress := p.progress
+		p.mu.Unlock()
+		select {
+		case <-progress:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
-	if i := strings.IndexByte(subject, '.'); i > 0 {
-		return subject[:i]
-	}
-	return subject
-}
-
-// errCodeWrongLastMsgID is the server's refusal of a linked output whose previous output
-// is not the stream's last message (JSStreamWrongLastMsgIDErr).
-const errCodeWrongLastMsgID jetstream.ErrorCode = 10070
-
-// outOfTurn says whether err refused an output only for its link.
-func outOfTurn(err error) bool {
-	var api *jetstream.APIError
-	return errors.As(err, &api) && api.ErrorCode == errCodeWrongLastMsgID
 }
 
 // noRetry turns off the client's own retry on "no responders": it would resend an output
@@ -295,6 +281,10 @@ func (p *pipeline) settle(ctx context.Context) error {
 		p.mu.Lock()
 		p.settled++
 		p.acked, p.ackedSent = x.seq, x.sent
+		if p.progress != nil {
+			close(p.progress)
+			p.progress = nil
+		}
 		p.mu.Unlock()
 		// AckAll: one acknowledgement covers every event before it.
 		unacked, n = x.msg, n+1
@@ -330,17 +320,7 @@ func (p *pipeline) store(ctx context.Context, x *item) error {
 	p.failing.Store(true)
 	defer p.failing.Store(false)
 	defer r.health.release(x.seq)
-	unlinked(x.out)
 	for backoff := 10 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
-		if outOfTurn(err) {
-			// Refused because an output before it was not stored yet when it arrived; those
-			// are all settled now.
-			r.stats.outOfTurn.Add(1)
-			if err = p.republish(ctx, x); err == nil || ctx.Err() != nil {
-				return err
-			}
-			continue
-		}
 		kind := failureKind(err)
 		switch kind {
 		case failUncertain:
@@ -361,35 +341,25 @@ func (p *pipeline) store(ctx context.Context, x *item) error {
 		if !sleep(ctx, backoff) {
 			return ctx.Err()
 		}
-		if err = p.republish(ctx, x); err == nil || ctx.Err() != nil {
-			return err
+		if x.dest != toDeadLetter {
+			subject, dest, _, _ := r.decide(x.msg.Subject(), x.msg.Data())
+			if dest == dropped {
+				return nil
+			}
+			x.out.Subject, x.dest = subject, dest
 		}
-	}
-}
-
-// republish routes x again on the current table and publishes it synchronously; nil once
-// it is stored (or no longer routable).
-func (p *pipeline) republish(ctx context.Context, x *item) error {
-	r := p.r
-	if x.dest != toDeadLetter {
-		subject, dest, _ := r.decide(x.msg.Subject(), x.msg.Data())
-		if dest == dropped {
+		pctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
+		_, err = r.js.PublishMsg(pctx, x.out, noRetry)
+		cancel()
+		if err == nil {
+			r.stats.stored(x.dest)
+			r.observeStored(x)
 			return nil
 		}
-		x.out.Subject, x.dest = subject, dest
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 	}
-	pctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
-	_, err := r.js.PublishMsg(pctx, x.out, noRetry)
-	cancel()
-	if err == nil {
-		r.stats.stored(x.dest)
-		r.observeStored(x)
-		return nil
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return err
 }
 
 // failure classifies a failed publish.

@@ -42,30 +42,31 @@ const (
 	notJSON
 )
 
-// decide returns the output subject of a gateway event and where that is. It counts
-// nothing: it runs again on every retry, on the route table of the moment.
-func (r *Router) decide(subject string, payload []byte) (string, destination, note) {
+// decide returns the output subject of a gateway event, where that is, and the event's
+// guild ("" when it has none). It counts nothing: it runs again on every retry, on the
+// route table of the moment.
+func (r *Router) decide(subject string, payload []byte) (string, destination, string, note) {
 	if r.cfg.Route != nil {
 		if out := r.cfg.Route(subject, payload); out != "" {
-			return out, toProduction, noNote
+			return out, toProduction, "", noNote
 		}
-		return "", dropped, noNote
+		return "", dropped, "", noNote
 	}
 	out, ok := sandbox.StripGateway(subject)
 	if !ok {
-		return "", dropped, noNote
+		return "", dropped, "", noNote
 	}
 	guild, err := GuildID(payload)
 	switch {
 	case err != nil:
-		return out, toProduction, notJSON
+		return out, toProduction, "", notJSON
 	case guild == "":
-		return out, toProduction, noGuild
+		return out, toProduction, "", noGuild
 	}
 	if id, ok := r.table.Lookup(guild); ok {
-		return sandbox.SandboxSubject(id, out), toSandbox, noNote
+		return sandbox.SandboxSubject(id, out), toSandbox, guild, noNote
 	}
-	return out, toProduction, noNote
+	return out, toProduction, guild, noNote
 }
 
 // output builds the message the router publishes for gateway event seq: the event,

@@ -5,7 +5,7 @@ import "sync/atomic"
 // counters are the router's running totals.
 type counters struct {
 	in, toSandbox, toProduction, noGuild, parseErrors, publishErrors, unroutable atomic.Uint64
-	noStream, deadLetters, skipped, recoveries, takeovers, outOfTurn             atomic.Uint64
+	noStream, deadLetters, skipped, recoveries, takeovers                        atomic.Uint64
 }
 
 // Stats is a snapshot of one router's counters and state, as the router service's stats
@@ -38,10 +38,6 @@ type Stats struct {
 	// Skipped counts events found already stored downstream when a router recovered (after
 	// a crash, a fail-over or an uncertain publish): acknowledged, not published again.
 	Skipped uint64 `json:"skipped"`
-	// OutOfTurn counts outputs the stream refused because the output before them (to the
-	// same stream) was not stored when they arrived (lost with a stream leader, or refused):
-	// each is published again once that one is stored, so the guild's order holds.
-	OutOfTurn uint64 `json:"out_of_turn,omitempty"`
 	// Recoveries counts the times this router resumed routing from its recorded position.
 	Recoveries uint64 `json:"recoveries"`
 	// Takeovers counts the times this router became the active one.
@@ -76,7 +72,7 @@ func (c *counters) snapshot() Stats {
 		EventsIn: c.in.Load(), ToSandbox: c.toSandbox.Load(), ToProduction: c.toProduction.Load(),
 		NoGuild: c.noGuild.Load(), ParseErrors: c.parseErrors.Load(), PublishErrors: c.publishErrors.Load(),
 		Unroutable: c.unroutable.Load(), NoStream: c.noStream.Load(), DeadLetters: c.deadLetters.Load(),
-		Skipped: c.skipped.Load(), OutOfTurn: c.outOfTurn.Load(), Recoveries: c.recoveries.Load(), Takeovers: c.takeovers.Load(),
+		Skipped: c.skipped.Load(), Recoveries: c.recoveries.Load(), Takeovers: c.takeovers.Load(),
 	}
 }
 

@@ -110,7 +110,7 @@ func (m *Metrics) observeRouter(r *router.Router) {
 		return labelled("gaib_router_events_total", "Gateway events stored at their destination, by destination (dead_letter: too large, referenced on gaib.deadletter.>).", "destination", dest, f)
 	}
 	errs := func(kind string, f func(router.Stats) uint64) prometheus.Collector {
-		return labelled("gaib_router_errors_total", "Routing errors by kind (publish: output not stored on first try, retried; no_stream: the sandbox's stream is gone, event held; parse: payload not JSON; unroutable: subject outside events/commands; out_of_turn: refused because the output before it was not stored yet, published again after it).", "kind", kind, f)
+		return labelled("gaib_router_errors_total", "Routing errors by kind (publish: output not stored on first try, retried; no_stream: the sandbox's stream is gone, event held; parse: payload not JSON; unroutable: subject outside events/commands).", "kind", kind, f)
 	}
 	m.Registry.MustRegister(
 		events("sandbox", func(s router.Stats) uint64 { return s.ToSandbox }),
@@ -120,7 +120,6 @@ func (m *Metrics) observeRouter(r *router.Router) {
 		errs("no_stream", func(s router.Stats) uint64 { return s.NoStream }),
 		errs("parse", func(s router.Stats) uint64 { return s.ParseErrors }),
 		errs("unroutable", func(s router.Stats) uint64 { return s.Unroutable }),
-		errs("out_of_turn", func(s router.Stats) uint64 { return s.OutOfTurn }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gaib_router_skipped_total",
 			Help: "Events found already stored downstream when the router recovered (acknowledged, not published again)."},
 			stat(func(s router.Stats) uint64 { return s.Skipped })),
